@@ -1,0 +1,76 @@
+# The two commands a newcomer needs: `make run` and `make test`. Everything they need is
+# installed from here (a virtualenv from pyproject.toml pinned by requirements/constraints.txt,
+# and Debian's chromium for the browser tests).
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+STAMP := $(VENV)/.installed
+SCALE ?= small
+
+.PHONY: help install system-deps run web worker beat setup test lint typecheck pytest demo bench faults clean
+
+help:
+	@echo "make run    set up and start web (127.0.0.1:8000), a Celery worker and beat"
+	@echo "make test   set up and run ruff, mypy and the test suite"
+	@echo "make demo   a scripted run of the main job in a fresh var/demo/"
+	@echo "make bench  benchmarks (SCALE=small|medium|large)"
+
+$(STAMP): pyproject.toml requirements/constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c requirements/constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Debian's chromium drives the browser tests; Playwright cannot download its own here.
+system-deps:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  echo "Installing Debian's chromium for the browser tests..."; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
+	fi
+
+setup: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py ensure_admin
+	$(PY) manage.py setup_periodic_tasks
+	$(PY) manage.py load_demo_data
+
+run: setup
+	@echo
+	@echo "Starting web on http://127.0.0.1:8000/admin/ , a Celery worker and beat. Ctrl-C stops all."
+	@echo "Sent email lands in var/outbox/email/*.eml, SMS in var/outbox/sms.jsonl."
+	@echo
+	$(BIN)/honcho start -f Procfile
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy .
+
+# Tests keep their files under var/test/ so they never touch a running `make run`.
+pytest: install system-deps
+	VAR_DIR=$(CURDIR)/var/test $(BIN)/pytest $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+demo: install
+	rm -rf var/demo
+	VAR_DIR=$(CURDIR)/var/demo $(PY) manage.py demo
+
+bench: install
+	@echo "No benchmark exists yet: the benchmarks issue builds them (SCALE=$(SCALE))."
+	@exit 1
+
+faults: install
+	@echo "No fault-injection suite exists yet: the benchmarks issue builds it."
+	@exit 1
+
+clean:
+	rm -rf $(VENV) var/test var/demo .mypy_cache .ruff_cache .pytest_cache

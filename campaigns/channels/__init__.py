@@ -1,0 +1,1 @@
+"""Delivery channels. Only this package imports anymail and twilio."""

@@ -1,0 +1,184 @@
+"""SMS backends behind one interface, chosen by settings.SMS_BACKEND:
+
+- ``file`` (default): appends one JSON object per message to SMS_OUTBOX_FILE;
+- ``locmem``: keeps messages in ``sms.outbox`` for tests in the same process;
+- ``twilio``: the real twilio client (TWILIO_* settings).
+
+Errors are raised as SmsError, which says whether the provider certainly did not take the
+message (safe to retry), whether it is permanent, or whether the outcome is uncertain.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from django.conf import settings
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+
+@dataclass
+class SmsMessage:
+    to: str
+    body: str
+    from_: str = ""
+    messaging_service_sid: str = ""
+    status_callback: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SmsResult:
+    provider_message_id: str
+    status: str = "queued"
+
+
+class SmsError(Exception):
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int | None = None,
+        retryable: bool = False,
+        permanent: bool = False,
+        uncertain: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.retryable = retryable
+        self.permanent = permanent
+        self.uncertain = uncertain
+
+
+class BaseSmsBackend:
+    def send(self, message: SmsMessage) -> SmsResult:
+        raise NotImplementedError
+
+
+class FileSmsBackend(BaseSmsBackend):
+    """One JSON line per message; an exclusive lock keeps lines whole across processes."""
+
+    def send(self, message: SmsMessage) -> SmsResult:
+        path = settings.SMS_OUTBOX_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        message_id = f"SMfile{uuid.uuid4().hex}"
+        record = {
+            "to": message.to,
+            "from": message.from_ or message.messaging_service_sid,
+            "body": message.body,
+            "id": message_id,
+            "status_callback": message.status_callback,
+            "metadata": message.metadata,
+            "sent_at": timezone.now().isoformat(),
+        }
+        line = json.dumps(record, ensure_ascii=False) + "\n"
+        with open(path, "a", encoding="utf-8") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                handle.write(line)
+                handle.flush()
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+        return SmsResult(provider_message_id=message_id)
+
+
+class LocmemSmsBackend(BaseSmsBackend):
+    outbox: list[dict[str, Any]] = []
+
+    def send(self, message: SmsMessage) -> SmsResult:
+        message_id = f"SMlocmem{uuid.uuid4().hex}"
+        LocmemSmsBackend.outbox.append({**asdict(message), "id": message_id})
+        return SmsResult(provider_message_id=message_id)
+
+
+class TwilioSmsBackend(BaseSmsBackend):
+    # Twilio's answers that mean the number can never receive from us.
+    PERMANENT_CODES = frozenset({21211, 21214, 21610, 21612, 21614, 30003, 30005, 30006})
+
+    def __init__(self) -> None:
+        from twilio.http.http_client import TwilioHttpClient
+        from twilio.rest import Client
+
+        base_url = settings.TWILIO_API_BASE_URL
+        http_client: TwilioHttpClient
+        if base_url:
+            http_client = _RedirectingHttpClient(base_url, timeout=10)
+        else:
+            http_client = TwilioHttpClient(timeout=10)
+        self.client = Client(
+            settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN, http_client=http_client
+        )
+
+    def send(self, message: SmsMessage) -> SmsResult:
+        import requests
+        from twilio.base.exceptions import TwilioRestException
+
+        kwargs: dict[str, Any] = {"to": message.to, "body": message.body}
+        service = message.messaging_service_sid or settings.TWILIO_MESSAGING_SERVICE_SID
+        if service:
+            kwargs["messaging_service_sid"] = service
+        else:
+            kwargs["from_"] = message.from_ or settings.TWILIO_FROM_NUMBER
+        if message.status_callback:
+            kwargs["status_callback"] = message.status_callback
+        try:
+            created = self.client.messages.create(**kwargs)
+        except TwilioRestException as exc:
+            status = exc.status or 0
+            raise SmsError(
+                f"Twilio answered {status} (code {exc.code}): {exc.msg}",
+                code=exc.code,
+                retryable=status == 429 or status >= 500,
+                permanent=exc.code in self.PERMANENT_CODES,
+            ) from exc
+        except requests.exceptions.ConnectionError as exc:
+            # Refused or reset before an answer: Twilio did not take it... unless the request
+            # went out and the reply was lost, which requests reports as a ReadTimeout.
+            raise SmsError(f"Could not reach Twilio: {exc}", retryable=True) from exc
+        except requests.exceptions.ReadTimeout as exc:
+            raise SmsError(f"Twilio did not answer in time: {exc}", uncertain=True) from exc
+        return SmsResult(provider_message_id=str(created.sid), status=str(created.status))
+
+
+def _redirecting_client_class() -> type:
+    from twilio.http.http_client import TwilioHttpClient
+
+    class RedirectingHttpClient(TwilioHttpClient):
+        """Sends every request to TWILIO_API_BASE_URL instead of api.twilio.com: tests and
+        benchmarks point it at a fake provider on 127.0.0.1."""
+
+        def __init__(self, base_url: str, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            parts = urlsplit(base_url)
+            self._scheme, self._netloc = parts.scheme, parts.netloc
+
+        def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+            parts = urlsplit(url)
+            url = urlunsplit((self._scheme, self._netloc, parts.path, parts.query, ""))
+            return super().request(method, url, *args, **kwargs)
+
+    return RedirectingHttpClient
+
+
+def _RedirectingHttpClient(base_url: str, **kwargs: Any) -> Any:
+    return _redirecting_client_class()(base_url, **kwargs)
+
+
+_BACKENDS = {
+    "file": "campaigns.channels.sms.FileSmsBackend",
+    "locmem": "campaigns.channels.sms.LocmemSmsBackend",
+    "twilio": "campaigns.channels.sms.TwilioSmsBackend",
+}
+
+
+def get_sms_backend() -> BaseSmsBackend:
+    name = settings.SMS_BACKEND
+    path = _BACKENDS.get(name, name)
+    backend_class = import_string(path)
+    backend: BaseSmsBackend = backend_class()
+    return backend

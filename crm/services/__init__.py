@@ -1,0 +1,1 @@
+"""Writes to the customer database, one module per subject."""

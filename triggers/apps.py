@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class TriggersConfig(AppConfig):
+    name = "triggers"
+    verbose_name = "Trigger rules"
+    default_auto_field = "django.db.models.BigAutoField"
