@@ -56,3 +56,13 @@ def page(browser: Any) -> Iterator[Any]:
     page = context.new_page()
     yield page
     context.close()
+
+
+@pytest.fixture
+def fake_provider() -> Iterator[Any]:
+    """A fake Postmark/Twilio HTTP server on 127.0.0.1 (tests/fakes/provider.py)."""
+    from tests.fakes.provider import FakeProvider
+
+    provider = FakeProvider().start()
+    yield provider
+    provider.stop()
