@@ -10,7 +10,7 @@ from django.utils import timezone
 from crm.models import ConsentRecord, Contact, Event
 
 
-class ContactFactory(factory.django.DjangoModelFactory):
+class ContactFactory(factory.django.DjangoModelFactory[Contact]):
     class Meta:
         model = Contact
 
@@ -21,7 +21,7 @@ class ContactFactory(factory.django.DjangoModelFactory):
     country = "FR"
 
 
-class EventFactory(factory.django.DjangoModelFactory):
+class EventFactory(factory.django.DjangoModelFactory[Event]):
     class Meta:
         model = Event
 
@@ -31,7 +31,7 @@ class EventFactory(factory.django.DjangoModelFactory):
     properties = factory.LazyFunction(lambda: {"product_id": "SKU-1", "product_name": "Blue mug"})
 
 
-class ConsentFactory(factory.django.DjangoModelFactory):
+class ConsentFactory(factory.django.DjangoModelFactory[ConsentRecord]):
     class Meta:
         model = ConsentRecord
 

@@ -20,7 +20,7 @@ from tests.worker import celery_worker, wait_for
 def test_a_worker_process_expires_stale_opt_in_requests_queued_through_the_broker(
     tmp_path: Path,
 ) -> None:
-    contact = ContactFactory()
+    contact = ContactFactory.create()
     stale = DoubleOptIn.objects.create(
         contact=contact, expires_at=timezone.now() - dt.timedelta(hours=1)
     )
