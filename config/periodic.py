@@ -27,4 +27,28 @@ PERIODIC_TASKS: list[PeriodicTaskSpec] = [
         "every_seconds": None,
         "description": "Expires subscribe requests whose confirmation link was never used.",
     },
+    {
+        "name": "segments: refresh segments that change with the clock",
+        "task": "segments.tasks.segments_refresh_clock_dependent",
+        "crontab": None,
+        "every_seconds": 900,
+        "description": "Behaviour windows slide and days-since conditions age: refreshes the "
+        "segments that use them, and drains contacts queued by new events.",
+    },
+    {
+        "name": "segments: refresh every segment and record daily sizes",
+        "task": "segments.tasks.segments_refresh_all",
+        "crontab": "41 3 * * *",
+        "every_seconds": None,
+        "description": "A full refresh of every active segment (catches attribute and consent "
+        "changes) and the daily size snapshot behind the size chart.",
+    },
+    {
+        "name": "segments: daily analytics (lifecycle, RFM, purchase predictions)",
+        "task": "segments.analytics.tasks.analytics_refresh_daily",
+        "crontab": "23 2 * * *",
+        "every_seconds": None,
+        "description": "Recomputes lifecycle stages, RFM scores and BG/NBD predictions, then "
+        "refreshes the segments whose conditions use them.",
+    },
 ]

@@ -194,6 +194,15 @@ WEBHOOK_SECRET = env_str("WEBHOOK_SECRET")
 
 # --- Contacts -------------------------------------------------------------------------------
 PHONE_DEFAULT_REGION = env_str("PHONE_DEFAULT_REGION", "US")
+# Double opt-in: how long a confirmation link stays valid, and the consent words the public
+# subscribe form shows (recorded with their version in the consent ledger when confirmed).
+OPTIN_EXPIRY_HOURS = env_int("OPTIN_EXPIRY_HOURS", 72)
+SUBSCRIBE_CONSENT_TEXT = env_str(
+    "SUBSCRIBE_CONSENT_TEXT",
+    "Yes, send me news and offers by email. I can unsubscribe at any time with the link in "
+    "every email.",
+)
+SUBSCRIBE_CONSENT_VERSION = env_str("SUBSCRIBE_CONSENT_VERSION", "subscribe-2026-01")
 
 # --- Celery ---------------------------------------------------------------------------------
 # A real broker with no server by default: kombu's SQLAlchemy transport on a SQLite file.
@@ -245,3 +254,18 @@ LOGGING = {
         "django.server": {"level": "INFO"},
     },
 }
+
+# --- Segment analytics (docs/segments.md) ---------------------------------------------------
+LIFECYCLE_NEW_DAYS = env_int("LIFECYCLE_NEW_DAYS", 30)  # new: first seen this recently
+LIFECYCLE_DORMANT_DAYS = env_int("LIFECYCLE_DORMANT_DAYS", 60)  # dormant: no activity this long
+LIFECYCLE_CHURNED_DAYS = env_int("LIFECYCLE_CHURNED_DAYS", 180)  # churned: none for this long
+RFM_PERIOD_DAYS = env_int("RFM_PERIOD_DAYS", 365)  # purchases the RFM scores cover
+CLV_HORIZON_DAYS = env_int("CLV_HORIZON_DAYS", 30)  # expected purchases in the next N days
+
+# --- Segments -------------------------------------------------------------------------------
+# Below this many members a segment is flagged "too small to act on" (its default min_size).
+SEGMENT_MIN_SIZE = env_int("SEGMENT_MIN_SIZE", 100)
+# Warn when more than this share (percent) of a segment's members are in another segment.
+SEGMENT_OVERLAP_WARNING_PERCENT = env_int("SEGMENT_OVERLAP_WARNING_PERCENT", 90)
+# Contacts checked per refresh batch (one transaction and one membership_changed signal each).
+SEGMENT_REFRESH_BATCH_SIZE = env_int("SEGMENT_REFRESH_BATCH_SIZE", 5000)

@@ -167,6 +167,13 @@ class ConsentQuerySet(models.QuerySet["ConsentRecord"]):
     def delete(self) -> tuple[int, dict[str, int]]:
         raise PermissionError("The consent ledger is append-only.")
 
+    def reassign_contact(self, *, to_contact_id: int) -> int:
+        """Move these entries to another contact, for crm.services.merge only: when two
+        contacts turn out to be one person, the ledger of the duplicate becomes the
+        survivor's. Every word, date and proof stays as recorded; only whose entry it is
+        changes. update() keeps refusing every other change."""
+        return super().update(contact_id=to_contact_id)
+
 
 class ConsentRecord(models.Model):
     """One entry of the append-only consent ledger. Current consent is the latest entry per
@@ -415,6 +422,16 @@ class ContactMerge(models.Model):
 
     def __str__(self) -> str:
         return f"{self.duplicate_uuid} → {self.survivor_id}"
+
+
+class DataQuality(Contact):
+    """Contacts seen through their data problems: the admin's data-quality report lists
+    counts of unreachable, invalid and incomplete contacts, and the contacts behind each."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "data quality"
+        verbose_name_plural = "data quality"
 
 
 class ImportRun(models.Model):

@@ -30,25 +30,28 @@ def test_database_url() -> str:
     return f"postgres://{auth}{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
 
 
-def broker_url_for(tmp_path: Path) -> str:
-    """The configured broker when it is a server (CI's Redis), else a fresh SQLite file."""
-    configured = str(settings.CELERY_BROKER_URL)
-    if configured.startswith("sqla+"):
-        return f"sqla+sqlite:///{tmp_path / 'broker.sqlite3'}"
-    return configured
-
-
 @contextmanager
 def celery_worker(
     *, tmp_path: Path, queues: str = "default,dispatch,evaluation,webhooks", **env: str
 ) -> Iterator[str]:
-    """Yields the broker URL the worker consumes from; the worker is stopped afterwards."""
-    broker = broker_url_for(tmp_path)
+    """Yields the broker URL the worker consumes from: the one this test process publishes
+    to (settings.CELERY_BROKER_URL: a SQLite file under the test VAR_DIR, or CI's Redis),
+    emptied first. The worker writes its outboxes under tmp_path/outbox."""
+    from config.celery import app as celery_app
+
+    broker = str(settings.CELERY_BROKER_URL)
+    with celery_app.connection_for_write(broker) as conn:
+        for queue in queues.split(","):
+            conn.default_channel.queue_purge(queue)
     child_env = {
         **os.environ,
         "DATABASE_URL": test_database_url(),
         "CELERY_BROKER_URL": broker,
         "VAR_DIR": str(tmp_path / "worker-var"),
+        "EMAIL_BACKEND": "campaigns.channels.email_file.EmlFileBackend",
+        "EMAIL_OUTBOX_DIR": str(tmp_path / "outbox" / "email"),
+        "SMS_BACKEND": "file",
+        "SMS_OUTBOX_FILE": str(tmp_path / "outbox" / "sms.jsonl"),
         **env,
     }
     child_env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)

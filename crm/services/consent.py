@@ -8,7 +8,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from crm.models import MARKETING, ConsentRecord, Contact
+from crm.models import MARKETING, Channel, ConsentRecord, Contact
 
 
 def consent_record(
@@ -61,7 +61,7 @@ def build_consent_record(
     occurred_at: dt.datetime | None = None,
 ) -> ConsentRecord:
     """An unsaved entry, validated, for consent_record_bulk."""
-    if channel not in ConsentRecord._meta.get_field("channel").choices_dict:  # type: ignore[attr-defined]
+    if channel not in Channel.values:
         raise ValueError(f"channel {channel!r} is not one of email, sms")
     if status not in ConsentRecord.Status.values:
         raise ValueError(f"status {status!r} is not one of granted, withdrawn")

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import email
+from email import policy
 from pathlib import Path
 
 import pytest
+from django.test import Client
 from django.utils import timezone
 
 from config.celery import app as celery_app
@@ -39,3 +42,21 @@ def test_a_worker_process_expires_stale_opt_in_requests_queued_through_the_broke
     fresh.refresh_from_db()
     assert fresh.status == DoubleOptIn.Status.PENDING
     assert "succeeded" in (tmp_path / "worker.log").read_text()
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_a_subscriber_gets_the_confirmation_email_from_a_worker_process(
+    tmp_path: Path, client: Client
+) -> None:
+    with celery_worker(tmp_path=tmp_path):
+        response = client.post("/subscribe/", {"email": "Zoe@Example.COM", "consent": "on"})
+        assert response.status_code == 200
+        outbox = tmp_path / "outbox" / "email"
+        [eml] = wait_for(
+            lambda: list(outbox.glob("*.eml")), timeout=90, what="the confirmation email"
+        )
+    message = email.message_from_bytes(eml.read_bytes(), policy=policy.default)
+    assert message["To"] == "Zoe@example.com"
+    body = message.get_body(preferencelist=("plain",))
+    assert body is not None and "/subscribe/confirm/" in body.get_content()

@@ -1,0 +1,107 @@
+"""API keys: created once and shown once, stored as a SHA-256 hash, sent as a bearer token.
+
+A key looks like `cad_<43 url-safe characters>`; the first 12 characters are kept in clear as
+its prefix, so that staff can tell keys apart in admin without being able to use them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+
+from crm.models import ApiKey
+
+KEY_PREFIX = "cad_"
+PREFIX_LENGTH = 12
+# Touching last_used_at on every request would turn each read into a write.
+LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
+
+View = Callable[..., HttpResponse]
+
+
+def api_key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def api_key_create(*, name: str) -> tuple[ApiKey, str]:
+    """A new key under `name`; returns the row and the key itself, which is not kept."""
+    name = name.strip()
+    if not name:
+        raise ValueError("an API key needs a name, e.g. shop-backend")
+    if ApiKey.objects.filter(name=name).exists():
+        raise ValueError(f"an API key named {name!r} already exists; pick another name")
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    api_key = ApiKey.objects.create(
+        name=name, prefix=key[:PREFIX_LENGTH], key_hash=api_key_hash(key)
+    )
+    return api_key, key
+
+
+def api_key_authenticate(*, key: str) -> ApiKey | None:
+    """The live key matching `key`, or None; marks it used at most once a minute."""
+    if not key.startswith(KEY_PREFIX):
+        return None
+    api_key = ApiKey.objects.filter(key_hash=api_key_hash(key), revoked_at__isnull=True).first()
+    if api_key is None:
+        return None
+    now = timezone.now()
+    stale = now - LAST_USED_RESOLUTION
+    if api_key.last_used_at is None or api_key.last_used_at < stale:
+        # Conditional, so that concurrent requests of the same minute write once between them.
+        ApiKey.objects.filter(pk=api_key.pk).filter(
+            Q(last_used_at__isnull=True) | Q(last_used_at__lt=stale)
+        ).update(last_used_at=now)
+        api_key.last_used_at = now
+    return api_key
+
+
+def json_error(status: int, message: str, **extra: Any) -> JsonResponse:
+    return JsonResponse({"error": message, **extra}, status=status)
+
+
+def _bearer(request: HttpRequest) -> str:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def api_endpoint(*, methods: tuple[str, ...], authenticated: bool = True) -> Callable[[View], View]:
+    """Wrap a view of the API: JSON 405 for other methods, JSON 401 without a valid key, no
+    CSRF (clients are servers holding a key, not browsers holding a session cookie)."""
+
+    def decorate(view: View) -> View:
+        @csrf_exempt
+        @functools.wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if request.method not in methods:
+                response = json_error(
+                    405, f"method {request.method} is not allowed here; use {', '.join(methods)}"
+                )
+                response["Allow"] = ", ".join(methods)
+                return response
+            if authenticated:
+                token = _bearer(request)
+                api_key = api_key_authenticate(key=token) if token else None
+                if api_key is None:
+                    message = (
+                        "the API key is wrong or revoked"
+                        if token
+                        else "send an API key as 'Authorization: Bearer <key>'"
+                    )
+                    response = json_error(401, message)
+                    response["WWW-Authenticate"] = 'Bearer realm="cadence"'
+                    return response
+                request.api_key = api_key  # type: ignore[attr-defined]
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorate

@@ -1,0 +1,501 @@
+"""The OpenAPI 3.1 description of /api/v1/, written by hand so that it says exactly what the
+views do. Served at /api/v1/openapi.json and rendered at /api/v1/docs."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+_DATETIME = {"type": "string", "format": "date-time", "examples": ["2026-03-01T09:30:00Z"]}
+
+
+def _response(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": schema or _ERROR}},
+    }
+
+
+_UNAUTHORISED = _response("No API key, or a wrong or revoked one.")
+_NOT_ALLOWED = _response("Another HTTP method than the ones listed.")
+_INVALID = _response(
+    "The body is not JSON, or a field is not valid; `errors` names each field at fault.",
+    {"$ref": "#/components/schemas/ValidationError"},
+)
+
+_CONTACT_FIELDS: dict[str, Any] = {
+    "external_id": {
+        "type": ["string", "null"],
+        "maxLength": 255,
+        "description": "Your own customer id; identifies the contact first.",
+        "examples": ["CUST-10042"],
+    },
+    "email": {
+        "type": ["string", "null"],
+        "format": "email",
+        "description": "Identifies the contact second; matched case-insensitively.",
+        "examples": ["ada@example.com"],
+    },
+    "phone": {
+        "type": ["string", "null"],
+        "description": "Any formatting; stored as E.164. Identifies the contact third.",
+        "examples": ["+1 (415) 555-0123"],
+    },
+}
+
+_PROFILE_FIELDS: dict[str, Any] = {
+    "first_name": {"type": ["string", "null"], "maxLength": 150, "examples": ["Ada"]},
+    "last_name": {"type": ["string", "null"], "maxLength": 150, "examples": ["Lovelace"]},
+    "timezone": {
+        "type": ["string", "null"],
+        "description": "IANA time zone.",
+        "examples": ["Europe/Paris"],
+    },
+    "locale": {"type": ["string", "null"], "examples": ["en-GB"]},
+    "country": {
+        "type": ["string", "null"],
+        "description": "ISO 3166 alpha-2.",
+        "examples": ["FR"],
+    },
+    "attributes": {
+        "type": ["object", "null"],
+        "description": "Merged into the stored attributes; a key set to null is removed.",
+        "examples": [{"plan": "pro", "loyalty_points": 120}],
+    },
+}
+
+_SCHEMA: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "Cadence ingestion API",
+        "version": "1.0.0",
+        "description": (
+            "Send contacts and what they do (events) to Cadence. Authenticate with an API key "
+            "created by `python manage.py create_api_key NAME`, sent as "
+            "`Authorization: Bearer <key>`. Bodies and answers are JSON; times are ISO 8601 "
+            "with a zone and come back in UTC."
+        ),
+    },
+    "servers": [{"url": "/api/v1"}],
+    "security": [{"bearerAuth": []}],
+    "paths": {
+        "/contacts": {
+            "post": {
+                "operationId": "contactsUpsert",
+                "summary": "Create or update a contact",
+                "description": (
+                    "Identifies the contact by external_id, then email, then phone (addresses "
+                    "of merged contacts included) and creates it when none matches. Absent or "
+                    "null fields are left as they are; an empty string clears a field. Consent "
+                    "entries are recorded with source `api`, the request's IP address and user "
+                    "agent, only when they change the current status."
+                ),
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/ContactIn"}}
+                    },
+                },
+                "responses": {
+                    "200": _response(
+                        "An existing contact was found (and updated if anything differed).",
+                        {"$ref": "#/components/schemas/UpsertResult"},
+                    ),
+                    "201": _response(
+                        "A new contact was created.", {"$ref": "#/components/schemas/UpsertResult"}
+                    ),
+                    "400": _INVALID,
+                    "401": _UNAUTHORISED,
+                    "405": _NOT_ALLOWED,
+                    "413": _response("The body is larger than 1 MB."),
+                },
+            },
+            "get": {
+                "operationId": "contactsLookup",
+                "summary": "Find a contact by email, phone or external id",
+                "description": (
+                    "Give exactly one parameter. The email matches in any case and the phone "
+                    "in any formatting; addresses of contacts merged into another one find "
+                    "the survivor. Erased contacts are never returned."
+                ),
+                "parameters": [
+                    {
+                        "name": name,
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string"},
+                        "examples": {"example": {"value": example}},
+                    }
+                    for name, example in (
+                        ("email", "ADA@example.com"),
+                        ("phone", "(415) 555-0123"),
+                        ("external_id", "CUST-10042"),
+                    )
+                ],
+                "responses": {
+                    "200": _response(
+                        "The matching contacts (none or one).",
+                        {
+                            "type": "object",
+                            "required": ["results"],
+                            "properties": {
+                                "results": {
+                                    "type": "array",
+                                    "items": {"$ref": "#/components/schemas/Contact"},
+                                }
+                            },
+                        },
+                    ),
+                    "400": _INVALID,
+                    "401": _UNAUTHORISED,
+                    "405": _NOT_ALLOWED,
+                },
+            },
+        },
+        "/contacts/{id}": {
+            "get": {
+                "operationId": "contactGet",
+                "summary": "A contact's profile, current consent and latest events",
+                "description": (
+                    "The 50 most recent events, newest first. An erased contact answers 410 "
+                    "with only its id and when it was erased. The id of a contact merged into "
+                    "another one answers 404 with `merged_into`, the survivor's id."
+                ),
+                "parameters": [
+                    {
+                        "name": "id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "format": "uuid"},
+                    }
+                ],
+                "responses": {
+                    "200": _response(
+                        "The contact.", {"$ref": "#/components/schemas/ContactDetail"}
+                    ),
+                    "401": _UNAUTHORISED,
+                    "404": _response(
+                        "No contact has this id (see `merged_into` when it was merged).",
+                        {
+                            "allOf": [
+                                _ERROR,
+                                {
+                                    "type": "object",
+                                    "properties": {
+                                        "merged_into": {"type": "string", "format": "uuid"}
+                                    },
+                                },
+                            ]
+                        },
+                    ),
+                    "405": _NOT_ALLOWED,
+                    "410": _response(
+                        "The contact was erased on request.",
+                        {"$ref": "#/components/schemas/ErasedContact"},
+                    ),
+                },
+            }
+        },
+        "/events": {
+            "post": {
+                "operationId": "eventsIngest",
+                "summary": "Record a batch of events",
+                "description": (
+                    "At most 1,000 events per request. Each event gets a result in request "
+                    "order: `accepted`, `duplicate` (its id was already recorded for this "
+                    "source, or appears earlier in the batch: nothing changes) or `rejected` "
+                    "(the error names the field, e.g. `events[3].occurred_at: ...`). A "
+                    "rejected event never rejects the others. A contact an event names is "
+                    "created when it does not exist. Each contact's last activity (any event) "
+                    "and last purchase (`order_completed`) follow occurred_at forward only."
+                ),
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/EventBatch"}}
+                    },
+                },
+                "responses": {
+                    "200": _response(
+                        "One result per event.", {"$ref": "#/components/schemas/EventResults"}
+                    ),
+                    "400": _INVALID,
+                    "401": _UNAUTHORISED,
+                    "405": _NOT_ALLOWED,
+                    "413": _response("More than 1,000 events, or a body larger than 16 MB."),
+                },
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "operationId": "openapi",
+                "summary": "This schema",
+                "security": [],
+                "responses": {"200": _response("OpenAPI 3.1 document.", {"type": "object"})},
+            }
+        },
+        "/docs": {
+            "get": {
+                "operationId": "docs",
+                "summary": "A page listing the endpoints",
+                "security": [],
+                "responses": {
+                    "200": {
+                        "description": "HTML page.",
+                        "content": {"text/html": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
+    },
+    "components": {
+        "securitySchemes": {
+            "bearerAuth": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "An API key from `python manage.py create_api_key NAME`.",
+            }
+        },
+        "schemas": {
+            "Error": {
+                "type": "object",
+                "required": ["error"],
+                "properties": {"error": {"type": "string"}},
+            },
+            "ValidationError": {
+                "type": "object",
+                "required": ["error", "errors"],
+                "properties": {
+                    "error": {"type": "string"},
+                    "errors": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["field", "message"],
+                            "properties": {
+                                "field": {
+                                    "type": "string",
+                                    "examples": ["email", "consent[0].channel"],
+                                },
+                                "message": {"type": "string"},
+                            },
+                        },
+                    },
+                },
+            },
+            "ConsentIn": {
+                "type": "object",
+                "required": ["channel", "status"],
+                "additionalProperties": False,
+                "properties": {
+                    "channel": {"enum": ["email", "sms"]},
+                    "purpose": {"type": "string", "default": "marketing", "maxLength": 64},
+                    "status": {"enum": ["granted", "withdrawn"]},
+                    "text": {
+                        "type": "string",
+                        "description": "The words the person agreed to, as shown.",
+                    },
+                    "text_version": {"type": "string", "examples": ["signup-2026-01"]},
+                },
+            },
+            "ContactIn": {
+                "type": "object",
+                "description": "At least one of external_id, email or phone.",
+                "additionalProperties": False,
+                "anyOf": [
+                    {"required": ["external_id"]},
+                    {"required": ["email"]},
+                    {"required": ["phone"]},
+                ],
+                "properties": {
+                    **_CONTACT_FIELDS,
+                    **_PROFILE_FIELDS,
+                    "consent": {
+                        "type": "array",
+                        "items": {"$ref": "#/components/schemas/ConsentIn"},
+                    },
+                },
+            },
+            "UpsertResult": {
+                "type": "object",
+                "required": ["id", "created", "changed"],
+                "properties": {
+                    "id": {"type": "string", "format": "uuid"},
+                    "created": {"type": "boolean"},
+                    "changed": {
+                        "type": "boolean",
+                        "description": "False when the request changed nothing (a replay).",
+                    },
+                },
+            },
+            "Contact": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "string", "format": "uuid"},
+                    "external_id": {"type": ["string", "null"]},
+                    "email": {"type": ["string", "null"]},
+                    "phone": {"type": ["string", "null"], "description": "E.164"},
+                    "first_name": {"type": "string"},
+                    "last_name": {"type": "string"},
+                    "timezone": {"type": "string"},
+                    "locale": {"type": "string"},
+                    "country": {"type": "string"},
+                    "attributes": {"type": "object"},
+                    "created_at": _DATETIME,
+                    "updated_at": _DATETIME,
+                    "last_activity_at": {**_DATETIME, "type": ["string", "null"]},
+                    "last_purchase_at": {**_DATETIME, "type": ["string", "null"]},
+                },
+            },
+            "ConsentState": {
+                "type": "object",
+                "properties": {
+                    "channel": {"enum": ["email", "sms"]},
+                    "purpose": {"type": "string"},
+                    "status": {"enum": ["granted", "withdrawn"]},
+                    "source": {"type": "string", "examples": ["api", "form", "sms_keyword"]},
+                    "at": _DATETIME,
+                },
+            },
+            "EventOut": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": ["string", "null"], "description": "The id the client gave."},
+                    "type": {"type": "string"},
+                    "occurred_at": _DATETIME,
+                    "received_at": _DATETIME,
+                    "source": {"type": "string"},
+                    "properties": {"type": "object"},
+                    "value": {
+                        "type": ["string", "null"],
+                        "description": "A decimal as a string, to keep its exact value.",
+                        "examples": ["42.50"],
+                    },
+                    "currency": {"type": "string"},
+                },
+            },
+            "ContactDetail": {
+                "allOf": [
+                    {"$ref": "#/components/schemas/Contact"},
+                    {
+                        "type": "object",
+                        "properties": {
+                            "erased": {"const": False},
+                            "consent": {
+                                "type": "array",
+                                "items": {"$ref": "#/components/schemas/ConsentState"},
+                            },
+                            "events": {
+                                "type": "array",
+                                "maxItems": 50,
+                                "items": {"$ref": "#/components/schemas/EventOut"},
+                            },
+                        },
+                    },
+                ]
+            },
+            "ErasedContact": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "string", "format": "uuid"},
+                    "erased": {"const": True},
+                    "erased_at": {**_DATETIME, "type": ["string", "null"]},
+                },
+            },
+            "EventIn": {
+                "type": "object",
+                "required": ["type", "occurred_at", "contact"],
+                "additionalProperties": False,
+                "properties": {
+                    "id": {
+                        "type": ["string", "integer"],
+                        "description": "Your id of the event; a replay with it is a duplicate.",
+                        "examples": ["order-7781"],
+                    },
+                    "type": {
+                        "type": "string",
+                        "maxLength": 100,
+                        "examples": ["product_viewed", "order_completed", "page_viewed"],
+                    },
+                    "occurred_at": {
+                        **_DATETIME,
+                        "description": "With a zone (Z or +02:00); at most a day ahead.",
+                    },
+                    "contact": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "anyOf": [
+                            {"required": ["external_id"]},
+                            {"required": ["email"]},
+                            {"required": ["phone"]},
+                        ],
+                        "properties": _CONTACT_FIELDS,
+                    },
+                    "properties": {
+                        "type": "object",
+                        "examples": [{"product_id": "SKU-1", "product_name": "Blue mug"}],
+                    },
+                    "value": {
+                        "type": ["number", "string", "null"],
+                        "description": "Rounded to 2 decimals.",
+                        "examples": [42.5],
+                    },
+                    "currency": {"type": "string", "examples": ["EUR"]},
+                },
+            },
+            "EventBatch": {
+                "type": "object",
+                "required": ["events"],
+                "properties": {
+                    "events": {
+                        "type": "array",
+                        "maxItems": 1000,
+                        "items": {"$ref": "#/components/schemas/EventIn"},
+                    },
+                    "source": {
+                        "type": "string",
+                        "pattern": "^[a-z0-9][a-z0-9_.-]{0,49}$",
+                        "default": "api",
+                        "description": "Where the events come from; ids are unique per source.",
+                        "examples": ["shopify"],
+                    },
+                },
+            },
+            "EventResults": {
+                "type": "object",
+                "required": ["results"],
+                "properties": {
+                    "results": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["index", "status", "error"],
+                            "properties": {
+                                "index": {"type": "integer"},
+                                "status": {"enum": ["accepted", "duplicate", "rejected"]},
+                                "error": {
+                                    "type": ["string", "null"],
+                                    "examples": [
+                                        "events[3].occurred_at: '2026-13-01' is not an ISO "
+                                        "8601 date and time (e.g. 2026-03-01T09:30:00Z)"
+                                    ],
+                                },
+                                "contact": {
+                                    "type": "string",
+                                    "format": "uuid",
+                                    "description": "The contact's id (not on rejected events).",
+                                },
+                            },
+                        },
+                    }
+                },
+            },
+        },
+    },
+}
+
+
+def openapi_schema() -> dict[str, Any]:
+    """A fresh copy: callers may not change the one the module holds."""
+    return copy.deepcopy(_SCHEMA)

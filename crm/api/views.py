@@ -1,0 +1,317 @@
+"""The ingestion API's views: thin wrappers that parse JSON, call crm's services and
+selectors, and answer JSON. The contract is in crm/api/openapi.py and docs/api.md."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.html import format_html, format_html_join
+
+from crm.api.auth import api_endpoint, json_error
+from crm.api.openapi import openapi_schema
+from crm.models import ConsentRecord, Contact, ContactMerge, Event
+from crm.normalise import email_key, normalise_email, normalise_phone
+from crm.selectors_identity import contacts_by_identifiers
+from crm.services.contacts import contact_input_parse, contacts_upsert
+from crm.services.errors import FieldError
+from crm.services.events import EventInput, event_input_parse, events_ingest
+
+MAX_EVENTS_PER_REQUEST = 1000
+MAX_CONTACT_BODY = 1 * 1024 * 1024
+# 1,000 events with a few properties each fit comfortably; a runaway client does not.
+MAX_EVENTS_BODY = 16 * 1024 * 1024
+RECENT_EVENTS = 50
+_SOURCE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,49}")
+
+
+class _BodyError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _json(data: Any, status: int = 200) -> JsonResponse:
+    return JsonResponse(data, status=status, encoder=DjangoJSONEncoder, safe=False)
+
+
+def _read_json(request: HttpRequest, *, max_bytes: int) -> Any:
+    """The parsed JSON body; the size limit is ours, not DATA_UPLOAD_MAX_MEMORY_SIZE's."""
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > max_bytes:
+        raise _BodyError(413, f"the body is larger than {max_bytes} bytes")
+    raw = request.read(max_bytes + 1)
+    if len(raw) > max_bytes:
+        raise _BodyError(413, f"the body is larger than {max_bytes} bytes")
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _BodyError(400, f"the body is not valid JSON: {exc}") from exc
+
+
+def _validation_error(errors: list[FieldError]) -> JsonResponse:
+    return _json(
+        {
+            "error": "the input is not valid",
+            "errors": [{"field": error.field, "message": error.message} for error in errors],
+        },
+        status=400,
+    )
+
+
+def _client_ip(request: HttpRequest) -> str | None:
+    # REMOTE_ADDR only: a forwarded-for header is whatever the client chose to write.
+    return request.META.get("REMOTE_ADDR") or None
+
+
+# --- Representations -------------------------------------------------------------------------
+
+
+def _contact_summary(contact: Contact) -> dict[str, Any]:
+    return {
+        "id": str(contact.uuid),
+        "external_id": contact.external_id,
+        "email": contact.email,
+        "phone": contact.phone,
+        "first_name": contact.first_name,
+        "last_name": contact.last_name,
+        "timezone": contact.timezone,
+        "locale": contact.locale,
+        "country": contact.country,
+        "attributes": contact.attributes,
+        "created_at": contact.created_at,
+        "updated_at": contact.updated_at,
+        "last_activity_at": contact.last_activity_at,
+        "last_purchase_at": contact.last_purchase_at,
+    }
+
+
+def _event_summary(event: Event) -> dict[str, Any]:
+    return {
+        "id": event.client_id,
+        "type": event.type,
+        "occurred_at": event.occurred_at,
+        "received_at": event.received_at,
+        "source": event.source,
+        "properties": event.properties,
+        "value": None if event.value is None else str(event.value),
+        "currency": event.currency,
+    }
+
+
+def _consent_state(contact: Contact) -> list[dict[str, Any]]:
+    """The latest ledger entry per (channel, purpose): the contact's current consent."""
+    current: dict[tuple[str, str], dict[str, Any]] = {}
+    entries = ConsentRecord.objects.filter(contact=contact).order_by(
+        "channel", "purpose", "-occurred_at", "-id"
+    )
+    for entry in entries.values("channel", "purpose", "status", "source", "occurred_at"):
+        current.setdefault(
+            (entry["channel"], entry["purpose"]),
+            {
+                "channel": entry["channel"],
+                "purpose": entry["purpose"],
+                "status": entry["status"],
+                "source": entry["source"],
+                "at": entry["occurred_at"],
+            },
+        )
+    return list(current.values())
+
+
+# --- Contacts --------------------------------------------------------------------------------
+
+_LOOKUP_PARAMS = ("email", "phone", "external_id")
+
+
+def _contacts_lookup(request: HttpRequest) -> HttpResponse:
+    given = [name for name in _LOOKUP_PARAMS if request.GET.get(name)]
+    if len(given) != 1:
+        return _validation_error(
+            [FieldError("query", "give exactly one of ?email=, ?phone= or ?external_id=")]
+        )
+    name = given[0]
+    raw = request.GET[name]
+    try:
+        if name == "email":
+            found = contacts_by_identifiers(email_keys=[email_key(normalise_email(raw))])
+        elif name == "phone":
+            found = contacts_by_identifiers(phones=[normalise_phone(raw)])
+        else:
+            found = contacts_by_identifiers(external_ids=[raw.strip()])
+    except ValidationError as exc:
+        return _validation_error([FieldError(name, "; ".join(exc.messages))])
+    contacts = Contact.objects.filter(pk__in=set(found.values()), is_erased=False).order_by("pk")
+    return _json({"results": [_contact_summary(contact) for contact in contacts]})
+
+
+def _contacts_upsert(request: HttpRequest) -> HttpResponse:
+    try:
+        body = _read_json(request, max_bytes=MAX_CONTACT_BODY)
+    except _BodyError as exc:
+        return json_error(exc.status, str(exc))
+    if not isinstance(body, Mapping):
+        return _validation_error([FieldError("", "the body must be a JSON object")])
+    data, errors = contact_input_parse(body)
+    if data is None:
+        return _validation_error(errors)
+    api_key = request.api_key  # type: ignore[attr-defined]
+    [result] = contacts_upsert(
+        [data],
+        source=ConsentRecord.Source.API,
+        consent_proof={"api_key": api_key.name},
+        ip_address=_client_ip(request),
+        user_agent=request.headers.get("User-Agent", "")[:1000],
+    )
+    public_id = Contact.objects.values_list("uuid", flat=True).get(pk=result.contact_id)
+    return _json(
+        {"id": str(public_id), "created": result.created, "changed": result.changed},
+        status=201 if result.created else 200,
+    )
+
+
+@api_endpoint(methods=("GET", "POST"))
+def contacts(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        return _contacts_upsert(request)
+    return _contacts_lookup(request)
+
+
+@api_endpoint(methods=("GET",))
+def contact_detail(request: HttpRequest, contact_uuid: uuid.UUID) -> HttpResponse:
+    contact = Contact.objects.filter(uuid=contact_uuid).first()
+    if contact is None:
+        merge = ContactMerge.objects.filter(duplicate_uuid=contact_uuid).select_related("survivor")
+        merged = merge.order_by("-merged_at").first()
+        if merged is not None:
+            return json_error(
+                404,
+                "this contact was merged into another one",
+                merged_into=str(merged.survivor.uuid),
+            )
+        return json_error(404, "no contact has this id")
+    if contact.is_erased:
+        # Gone on purpose: say so, without anything that was erased.
+        return _json(
+            {"id": str(contact.uuid), "erased": True, "erased_at": contact.erased_at}, status=410
+        )
+    events = Event.objects.filter(contact=contact).order_by("-occurred_at", "-id")[:RECENT_EVENTS]
+    return _json(
+        {
+            **_contact_summary(contact),
+            "erased": False,
+            "consent": _consent_state(contact),
+            "events": [_event_summary(event) for event in events],
+        }
+    )
+
+
+# --- Events ----------------------------------------------------------------------------------
+
+
+@api_endpoint(methods=("POST",))
+def events(request: HttpRequest) -> HttpResponse:
+    try:
+        body = _read_json(request, max_bytes=MAX_EVENTS_BODY)
+    except _BodyError as exc:
+        return json_error(exc.status, str(exc))
+    if not isinstance(body, Mapping):
+        return _validation_error([FieldError("", 'the body must be {"events": [...]}')])
+    items = body.get("events")
+    if not isinstance(items, list):
+        return _validation_error([FieldError("events", "must be a list of events")])
+    if len(items) > MAX_EVENTS_PER_REQUEST:
+        return json_error(
+            413,
+            f"{len(items)} events in one request; send at most {MAX_EVENTS_PER_REQUEST}",
+        )
+    source = body.get("source", "api")
+    if not isinstance(source, str) or not _SOURCE.fullmatch(source):
+        return _validation_error(
+            [FieldError("source", f"{source!r} is not a source name such as api or shopify")]
+        )
+
+    results: list[dict[str, Any]] = [{} for _ in items]
+    good: list[EventInput] = []
+    good_index: list[int] = []
+    for index, item in enumerate(items):
+        parsed, errors = event_input_parse(item)
+        if parsed is None:
+            prefix = f"events[{index}]"
+            message = "; ".join(
+                f"{prefix}.{error.field}: {error.message}"
+                if error.field
+                else f"{prefix}: {error.message}"
+                for error in errors
+            )
+            results[index] = {"index": index, "status": "rejected", "error": message}
+        else:
+            good.append(parsed)
+            good_index.append(index)
+
+    ingested = events_ingest(good, source=source) if good else []
+    public_ids = dict(
+        Contact.objects.filter(pk__in={result.contact_id for result in ingested}).values_list(
+            "pk", "uuid"
+        )
+    )
+    for index, result in zip(good_index, ingested, strict=True):
+        results[index] = {
+            "index": index,
+            "status": result.status,
+            "error": None,
+            "contact": str(public_ids[result.contact_id]),
+        }
+    return _json({"results": results})
+
+
+# --- Schema and docs -------------------------------------------------------------------------
+
+
+@api_endpoint(methods=("GET",), authenticated=False)
+def openapi(request: HttpRequest) -> HttpResponse:
+    return _json(openapi_schema())
+
+
+@api_endpoint(methods=("GET",), authenticated=False)
+def docs(request: HttpRequest) -> HttpResponse:
+    """A page listing the endpoints from the schema; no CDN, no script."""
+    schema = openapi_schema()
+    rows = []
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            rows.append(
+                (
+                    method.upper(),
+                    path,
+                    operation.get("summary", ""),
+                    operation.get("description", ""),
+                )
+            )
+    body = format_html(
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{title}</title>"
+        "<style>body{{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;"
+        "padding:0 1rem}}code{{background:#f3f3f3;padding:0 .2em}}"
+        "dt{{margin-top:1rem}}dd{{margin-left:1.5rem}}</style></head><body>"
+        "<h1>{title} <small>{version}</small></h1><p>{description}</p>"
+        "<p>Machine-readable schema: <a href='openapi.json'>openapi.json</a> (OpenAPI 3.1).</p>"
+        "<dl>{rows}</dl></body></html>",
+        title=schema["info"]["title"],
+        version=schema["info"]["version"],
+        description=schema["info"]["description"],
+        rows=format_html_join(
+            "",
+            "<dt><code>{} {}</code> — {}</dt><dd>{}</dd>",
+            rows,
+        ),
+    )
+    return HttpResponse(body, content_type="text/html; charset=utf-8")

@@ -1,0 +1,33 @@
+"""Print the data-quality report: the same figures as the admin page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand
+
+from crm.models import ImportRun, MergeCandidate
+from crm.selectors_quality import ISSUES, quality_counts
+
+
+class Command(BaseCommand):
+    help = "Print how many contacts are unreachable, invalid, incomplete or likely duplicates."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        counts = quality_counts()
+        total = counts["total"]
+        self.stdout.write(f"{total:,} live contacts")
+        for group in ("invalid", "incomplete"):
+            self.stdout.write(f"{group}:")
+            for key, issue in ISSUES.items():
+                if issue.group == group:
+                    share = f"{counts[key] / total:6.1%}" if total else "     -"
+                    self.stdout.write(f"  {counts[key]:>8,} {share}  {issue.label}")
+        open_pairs = MergeCandidate.objects.filter(status=MergeCandidate.Status.OPEN).count()
+        self.stdout.write(f"likely duplicates waiting for review: {open_pairs:,}")
+        last = ImportRun.objects.order_by("-pk").first()
+        if last is not None:
+            self.stdout.write(
+                f"last import ({last.kind}, {last.filename}): {last.rows_rejected:,} of "
+                f"{last.rows_read:,} rows rejected; report at {last.report_path}"
+            )

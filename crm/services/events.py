@@ -1,0 +1,334 @@
+"""Recording what contacts do (views, purchases, any custom type), in batches.
+
+`event_input_parse` validates one untrusted mapping; `events_ingest` writes a batch with a
+fixed number of queries: one duplicate check, the contact upsert, two inserts, one read-back,
+and at most two rollup updates. Replaying a batch is harmless: an event with a client id
+already recorded for the same source is reported as a duplicate and changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from typing import Any, Literal, TypeVar
+
+from django.db import transaction
+from django.db.models import F, OuterRef, Subquery
+from django.db.models.functions import Coalesce, Greatest
+from django.utils import timezone
+
+from crm.models import Contact, Event
+from crm.services.contacts import ContactInput, contact_input_parse, contacts_upsert
+from crm.services.errors import FieldError
+from crm.signals import events_ingested
+
+logger = logging.getLogger(__name__)
+
+EVENT_FIELDS = ("id", "type", "occurred_at", "contact", "properties", "value", "currency")
+# Clocks drift; an event further ahead than this is a client bug, not a future purchase.
+MAX_FUTURE = dt.timedelta(days=1)
+_MAX_VALUE = Decimal("1e12")  # the column holds 14 digits, 2 after the point
+_CENT = Decimal("0.01")
+_CHUNK = 500
+_T = TypeVar("_T")
+
+
+@dataclass
+class EventInput:
+    client_id: str | None  # the client's own id of the event, for deduplication
+    type: str
+    occurred_at: dt.datetime  # aware, UTC
+    contact: ContactInput  # only its identifiers are used, to find or create the contact
+    properties: dict[str, Any] = field(default_factory=dict)
+    value: Decimal | None = None
+    currency: str = ""
+
+
+@dataclass
+class IngestResult:
+    status: Literal["accepted", "duplicate"]
+    event_id: int | None
+    contact_id: int
+
+
+def _parse_occurred_at(raw: Any, errors: list[FieldError]) -> dt.datetime | None:
+    if not isinstance(raw, str) or not raw.strip():
+        errors.append(
+            FieldError(
+                "occurred_at",
+                f"must be an ISO 8601 date and time with a zone, e.g. "
+                f"2026-03-01T09:30:00Z, got {raw!r}",
+            )
+        )
+        return None
+    try:
+        value = dt.datetime.fromisoformat(raw.strip())
+    except ValueError:
+        errors.append(
+            FieldError(
+                "occurred_at",
+                f"{raw!r} is not an ISO 8601 date and time (e.g. 2026-03-01T09:30:00Z)",
+            )
+        )
+        return None
+    if value.tzinfo is None or value.utcoffset() is None:
+        errors.append(
+            FieldError("occurred_at", f"{raw!r} has no time zone; add Z or an offset like +02:00")
+        )
+        return None
+    value = value.astimezone(dt.UTC)
+    if value > timezone.now() + MAX_FUTURE:
+        errors.append(FieldError("occurred_at", f"{raw!r} is more than a day in the future"))
+        return None
+    return value
+
+
+def _parse_value(raw: Any, errors: list[FieldError]) -> Decimal | None:
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+        errors.append(FieldError("value", f"must be a number such as 42.50, got {raw!r}"))
+        return None
+    if isinstance(raw, float) and not math.isfinite(raw):
+        errors.append(FieldError("value", f"{raw!r} is not a finite number"))
+        return None
+    try:
+        value = Decimal(str(raw).strip())
+    except InvalidOperation:
+        errors.append(FieldError("value", f"{raw!r} is not a number such as 42.50"))
+        return None
+    if not value.is_finite() or abs(value) >= _MAX_VALUE:
+        errors.append(FieldError("value", f"{raw!r} is out of range"))
+        return None
+    return value.quantize(_CENT, rounding=ROUND_HALF_EVEN)
+
+
+def event_input_parse(data: Mapping[str, Any]) -> tuple[EventInput | None, list[FieldError]]:
+    """Validate and normalise one event given as a mapping (a JSON object, a CSV row).
+
+    Keys: id (optional, the client's id: a replay with the same id is a duplicate), type,
+    occurred_at (ISO 8601 with a zone), contact ({external_id|email|phone}), properties
+    (an object), value (a number), currency (ISO 4217). Unknown keys are errors.
+    """
+    if not isinstance(data, Mapping):
+        return None, [FieldError("", f"an event must be an object, got {data!r}")]
+    errors = [
+        FieldError(key, f"{key!r} is not an event field ({', '.join(EVENT_FIELDS)})")
+        for key in data
+        if key not in EVENT_FIELDS
+    ]
+
+    client_id: str | None = None
+    raw_id = data.get("id")
+    if isinstance(raw_id, int) and not isinstance(raw_id, bool):
+        client_id = str(raw_id)
+    elif isinstance(raw_id, str) and raw_id.strip():
+        client_id = raw_id.strip()
+        if len(client_id) > 255:
+            errors.append(FieldError("id", f"{client_id[:40]!r}… is longer than 255 characters"))
+    elif raw_id not in (None, ""):
+        errors.append(FieldError("id", f"must be a string or an integer, got {raw_id!r}"))
+
+    event_type = data.get("type")
+    if not isinstance(event_type, str) or not event_type.strip():
+        errors.append(
+            FieldError("type", f"must be a name such as order_completed, got {event_type!r}")
+        )
+    elif len(event_type.strip()) > 100 or not event_type.strip().isprintable():
+        errors.append(FieldError("type", f"{event_type[:40]!r} is not a usable event type name"))
+
+    occurred_at = _parse_occurred_at(data.get("occurred_at"), errors)
+
+    contact: ContactInput | None = None
+    raw_contact = data.get("contact")
+    if raw_contact is None:
+        errors.append(FieldError("contact", 'is required, e.g. {"email": "ada@example.com"}'))
+    else:
+        contact, contact_errors = contact_input_parse(
+            raw_contact, prefix="contact.", identifiers_only=True
+        )
+        errors.extend(contact_errors)
+
+    properties = data.get("properties")
+    if properties is None:
+        properties = {}
+    elif not isinstance(properties, Mapping):
+        errors.append(FieldError("properties", f"must be an object, got {properties!r}"))
+
+    value = _parse_value(data.get("value"), errors)
+
+    currency = data.get("currency") or ""
+    if not isinstance(currency, str) or (
+        currency and not (len(currency.strip()) == 3 and currency.strip().isalpha())
+    ):
+        errors.append(FieldError("currency", f"{currency!r} is not an ISO 4217 code (e.g. EUR)"))
+
+    if errors or contact is None or occurred_at is None or not isinstance(event_type, str):
+        return None, errors
+    return EventInput(
+        client_id=client_id,
+        type=event_type.strip(),
+        occurred_at=occurred_at,
+        contact=contact,
+        properties=dict(properties),
+        value=value,
+        currency=str(currency).strip().upper(),
+    ), []
+
+
+def _chunks(items: Sequence[_T], size: int = _CHUNK) -> Iterator[Sequence[_T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _roll_forward(field_name: str, contact_ids: Sequence[int], *, event_type: str = "") -> None:
+    """Move each contact's field to the occurred_at of its latest event (of `event_type`,
+    when given), never backwards: an index probe per contact, compiled once per chunk."""
+    events = Event.objects.filter(contact_id=OuterRef("pk"))
+    if event_type:
+        events = events.filter(type=event_type)
+    latest = Subquery(events.order_by("-occurred_at").values("occurred_at")[:1])
+    for chunk in _chunks(sorted(contact_ids)):
+        # Coalesce because SQLite's MAX(NULL, x) is NULL where PostgreSQL's GREATEST is x.
+        Contact.objects.filter(pk__in=chunk).update(
+            **{field_name: Greatest(Coalesce(F(field_name), latest), latest)}
+        )
+
+
+def _existing_events(source: str, client_ids: Sequence[str]) -> dict[str, tuple[int, int, Any]]:
+    """client id -> (event id, contact id, received_at) of what is already stored."""
+    found: dict[str, tuple[int, int, Any]] = {}
+    for chunk in _chunks(sorted(set(client_ids))):
+        rows = Event.objects.filter(source=source, client_id__in=chunk).values_list(
+            "client_id", "id", "contact_id", "received_at"
+        )
+        for client_id, event_id, contact_id, received_at in rows:
+            found[client_id or ""] = (event_id, contact_id, received_at)
+    return found
+
+
+def _announce(*, contact_ids: list[int], event_types: set[str]) -> None:
+    """Tell the layers above, after commit. The events are stored by now whatever a receiver
+    does, so a receiver's failure is logged with its traceback rather than turned into an
+    error for the client, who would otherwise retry a batch that was in fact recorded."""
+    responses = events_ingested.send_robust(
+        sender=Event, contact_ids=contact_ids, event_types=event_types
+    )
+    for receiver, response in responses:
+        if isinstance(response, Exception):
+            logger.error(
+                "events_ingested receiver %r failed for %d contacts",
+                receiver,
+                len(contact_ids),
+                exc_info=(type(response), response, response.__traceback__),
+            )
+
+
+@transaction.atomic
+def events_ingest(inputs: Sequence[EventInput], *, source: str) -> list[IngestResult]:
+    """Record a batch of events, one result per input, in input order.
+
+    An event whose (source, client id) is already stored, or repeats an earlier one of the
+    same batch, is a "duplicate" and changes nothing. Contacts named by identifiers are found
+    (aliases included) or created. Contact.last_activity_at (any event) and last_purchase_at
+    (order_completed) move to the latest occurred_at, never backwards, so backfills are safe.
+    The layers above hear of it through crm.signals.events_ingested after commit.
+    """
+    results: list[IngestResult | None] = [None] * len(inputs)
+    existing = _existing_events(source, [e.client_id for e in inputs if e.client_id])
+    first_of: dict[str, int] = {}
+    repeats: list[tuple[int, int]] = []  # (index, index of the first with the same client id)
+    fresh: list[int] = []
+    for index, event in enumerate(inputs):
+        client_id = event.client_id
+        if client_id:
+            if client_id in existing:
+                event_id, contact_id, _ = existing[client_id]
+                results[index] = IngestResult("duplicate", event_id, contact_id)
+                continue
+            if client_id in first_of:
+                repeats.append((index, first_of[client_id]))
+                continue
+            first_of[client_id] = index
+        fresh.append(index)
+
+    # One upsert input per distinct identifier set: a batch usually names few people often.
+    identity_of: dict[tuple[str | None, str | None, str | None], int] = {}
+    identities: list[ContactInput] = []
+    for index in fresh:
+        contact = inputs[index].contact
+        key = (contact.external_id or None, contact.email or None, contact.phone or None)
+        if key not in identity_of:
+            identity_of[key] = len(identities)
+            identities.append(ContactInput(external_id=key[0], email=key[1], phone=key[2]))
+    upserted = contacts_upsert(identities, source=source)
+    contact_of: dict[int, int] = {}
+    for index in fresh:
+        contact = inputs[index].contact
+        key = (contact.external_id or None, contact.email or None, contact.phone or None)
+        contact_of[index] = upserted[identity_of[key]].contact_id
+
+    received_at = timezone.now()
+    rows: dict[int, Event] = {
+        index: Event(
+            contact_id=contact_of[index],
+            type=inputs[index].type,
+            occurred_at=inputs[index].occurred_at,
+            properties=inputs[index].properties,
+            value=inputs[index].value,
+            currency=inputs[index].currency,
+            source=source,
+            client_id=inputs[index].client_id,
+            received_at=received_at,
+        )
+        for index in fresh
+    }
+    anonymous = [index for index in fresh if not inputs[index].client_id]
+    identified = [index for index in fresh if inputs[index].client_id]
+    Event.objects.bulk_create([rows[index] for index in anonymous], batch_size=_CHUNK)
+    for index in anonymous:
+        results[index] = IngestResult("accepted", rows[index].pk, contact_of[index])
+    if identified:
+        # A concurrent request may store the same client id between our check and this insert:
+        # its row wins, ours is skipped, and the read-back tells them apart by received_at.
+        Event.objects.bulk_create(
+            [rows[index] for index in identified], batch_size=_CHUNK, ignore_conflicts=True
+        )
+        stored = _existing_events(source, [inputs[index].client_id or "" for index in identified])
+        for index in identified:
+            event_id, contact_id, stored_at = stored[inputs[index].client_id or ""]
+            status: Literal["accepted", "duplicate"] = (
+                "accepted" if stored_at == received_at else "duplicate"
+            )
+            results[index] = IngestResult(status, event_id, contact_id)
+    for index, first in repeats:
+        earlier = results[first]
+        assert earlier is not None
+        results[index] = IngestResult("duplicate", earlier.event_id, earlier.contact_id)
+
+    active: set[int] = set()
+    purchasing: set[int] = set()
+    accepted_types: set[str] = set()
+    for index in fresh:
+        result = results[index]
+        if result is None or result.status != "accepted":
+            continue
+        accepted_types.add(inputs[index].type)
+        active.add(result.contact_id)
+        if inputs[index].type == Event.ORDER_COMPLETED:
+            purchasing.add(result.contact_id)
+    _roll_forward("last_activity_at", sorted(active))
+    _roll_forward("last_purchase_at", sorted(purchasing), event_type=Event.ORDER_COMPLETED)
+
+    if active:
+        contact_ids = sorted(active)
+        transaction.on_commit(
+            lambda: _announce(contact_ids=contact_ids, event_types=accepted_types)
+        )
+    final = [result for result in results if result is not None]
+    assert len(final) == len(inputs)
+    return final

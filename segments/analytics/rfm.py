@@ -1,0 +1,174 @@
+"""RFM: recency, frequency and monetary quintile scores per buyer, and the named groups.
+
+One SQL query aggregates each contact's purchases in the period and ranks them with
+NTILE(5) window functions (SQLite >= 3.25 and PostgreSQL); numpy then gives tied values one
+score and maps (R, F+M) to a group; rows are upserted in batches and stale rows removed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import numpy as np
+import numpy.typing as npt
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, DecimalField, F, Max, Sum, Value, Window
+from django.db.models.functions import Coalesce, Ntile
+from django.utils import timezone
+
+from crm.models import Event
+from segments.models.analytics import ContactRFM, RFMGroup
+
+BATCH_SIZE = 5_000
+ProgressCallback = Callable[[int, int], None]  # (done, total)
+
+_G = RFMGroup
+# The standard R x FM grid (FM = (F + M) / 2 rounded half up): rows R = 1..5, columns
+# FM = 1..5. docs/segments.md shows the same table.
+RFM_GRID: tuple[tuple[RFMGroup, ...], ...] = (
+    (_G.LOST, _G.HIBERNATING, _G.AT_RISK, _G.AT_RISK, _G.CANT_LOSE_THEM),  # R = 1
+    (_G.HIBERNATING, _G.HIBERNATING, _G.AT_RISK, _G.AT_RISK, _G.CANT_LOSE_THEM),  # R = 2
+    (_G.ABOUT_TO_SLEEP, _G.ABOUT_TO_SLEEP, _G.NEED_ATTENTION, _G.LOYAL, _G.LOYAL),  # R = 3
+    (_G.PROMISING, _G.POTENTIAL_LOYALIST, _G.POTENTIAL_LOYALIST, _G.LOYAL, _G.LOYAL),  # R = 4
+    (_G.NEW_CUSTOMERS, _G.POTENTIAL_LOYALIST, _G.POTENTIAL_LOYALIST, _G.CHAMPIONS, _G.CHAMPIONS),
+)
+
+
+def rfm_group_for(*, recency: int, frequency: int, monetary: int) -> RFMGroup:
+    """The named group of one (R, F, M) score triple."""
+    for name, score in (("recency", recency), ("frequency", frequency), ("monetary", monetary)):
+        if not 1 <= score <= 5:
+            raise ValueError(f"{name} score must be 1 to 5, got {score}")
+    fm = (frequency + monetary + 1) // 2
+    return RFM_GRID[recency - 1][fm - 1]
+
+
+@dataclass
+class RFMResult:
+    computed_at: dt.datetime
+    period_days: int
+    scored: int = 0
+    removed: int = 0
+    by_group: dict[str, int] = field(default_factory=dict)
+    by_score: dict[str, dict[int, int]] = field(default_factory=dict)  # "R" -> {1: n, ...}
+
+
+def _ties_take_lowest(
+    values: npt.NDArray[np.int64], scores: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int64]:
+    """NTILE splits equal values across buckets; two contacts with the same history must
+    get the same score, so every tie takes the lowest score any of its members got."""
+    if values.size == 0:
+        return scores
+    unique, inverse = np.unique(values, return_inverse=True)
+    lowest = np.full(unique.size, 6, dtype=np.int64)
+    np.minimum.at(lowest, inverse, scores)
+    result: npt.NDArray[np.int64] = lowest[inverse]
+    return result
+
+
+def rfm_compute(
+    *,
+    period_days: int | None = None,
+    now: dt.datetime | None = None,
+    progress: ProgressCallback | None = None,
+) -> RFMResult:
+    """Scores every contact with at least one order_completed event in the last
+    `period_days` (default settings.RFM_PERIOD_DAYS); contacts without one lose their row."""
+    period = int(period_days if period_days is not None else settings.RFM_PERIOD_DAYS)
+    if period < 1:
+        raise ValueError(f"--period-days must be at least 1, got {period}")
+    now = now or timezone.now()
+    start = now - dt.timedelta(days=period)
+
+    purchases = Event.objects.filter(
+        type=Event.ORDER_COMPLETED,
+        occurred_at__gt=start,
+        occurred_at__lte=now,
+        contact__is_erased=False,
+    )
+    rows = list(
+        purchases.values("contact_id")
+        .annotate(
+            last=Max("occurred_at"),
+            frequency=Count("id"),
+            monetary=Coalesce(
+                Sum("value"), Value(Decimal("0")), output_field=DecimalField(decimal_places=2)
+            ),
+        )
+        .annotate(
+            # Older last purchase, fewer orders, less spend rank first: 5 is the best fifth.
+            r_tile=Window(Ntile(5), order_by=[F("last").asc(), F("contact_id").asc()]),
+            f_tile=Window(Ntile(5), order_by=[F("frequency").asc(), F("contact_id").asc()]),
+            m_tile=Window(Ntile(5), order_by=[F("monetary").asc(), F("contact_id").asc()]),
+        )
+        .order_by("contact_id")
+        .values_list("contact_id", "last", "frequency", "monetary", "r_tile", "f_tile", "m_tile")
+        .iterator(chunk_size=BATCH_SIZE)
+    )
+    result = RFMResult(computed_at=now, period_days=period)
+    total = len(rows)
+    if total:
+        contact_ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=total)
+        recency_days = np.fromiter(
+            ((now - row[1]).days for row in rows), dtype=np.int64, count=total
+        )
+        frequency = np.fromiter((row[2] for row in rows), dtype=np.int64, count=total)
+        monetary = [Decimal(row[3]).quantize(Decimal("0.01")) for row in rows]
+        cents = np.fromiter((int(m * 100) for m in monetary), dtype=np.int64, count=total)
+        # Fewer days since the last purchase is better, so ties are grouped on -days.
+        r_score = _ties_take_lowest(-recency_days, np.array([row[4] for row in rows]))
+        f_score = _ties_take_lowest(frequency, np.array([row[5] for row in rows]))
+        m_score = _ties_take_lowest(cents, np.array([row[6] for row in rows]))
+        grid = np.array([[g.value for g in row] for row in RFM_GRID], dtype=object)
+        groups = grid[r_score - 1, (f_score + m_score + 1) // 2 - 1]
+
+        for start_at in range(0, total, BATCH_SIZE):
+            stop = min(start_at + BATCH_SIZE, total)
+            batch = [
+                ContactRFM(
+                    contact_id=int(contact_ids[i]),
+                    recency_score=int(r_score[i]),
+                    frequency_score=int(f_score[i]),
+                    monetary_score=int(m_score[i]),
+                    group=str(groups[i]),
+                    recency_days=int(recency_days[i]),
+                    frequency=int(frequency[i]),
+                    monetary=monetary[i],
+                    period_days=period,
+                    computed_at=now,
+                )
+                for i in range(start_at, stop)
+            ]
+            with transaction.atomic():
+                ContactRFM.objects.bulk_create(
+                    batch,
+                    update_conflicts=True,
+                    unique_fields=["contact"],
+                    update_fields=[
+                        "recency_score",
+                        "frequency_score",
+                        "monetary_score",
+                        "group",
+                        "recency_days",
+                        "frequency",
+                        "monetary",
+                        "period_days",
+                        "computed_at",
+                    ],
+                )
+            if progress:
+                progress(stop, total)
+        result.by_group = dict(Counter(str(g) for g in groups))
+        for letter, scores in (("R", r_score), ("F", f_score), ("M", m_score)):
+            values, counts = np.unique(scores, return_counts=True)
+            result.by_score[letter] = {int(v): int(c) for v, c in zip(values, counts, strict=True)}
+    result.scored = total
+    # Contacts scored before but with no purchase in this period are no longer scored.
+    result.removed, _ = ContactRFM.objects.filter(computed_at__lt=now).delete()
+    return result
