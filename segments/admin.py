@@ -21,6 +21,13 @@ from django.views.decorators.http import require_POST
 
 from segments.compiler.forms import CONDITION_FORMS, CONDITION_LABELS
 from segments.compiler.tree import DefinitionError, definition_describe, definition_parse
+from segments.models.analytics import (
+    ClusteringRun,
+    ContactLifecycle,
+    ContactPrediction,
+    ContactRFM,
+    LifecycleChange,
+)
 from segments.models.definitions import Segment, SegmentMembership, SegmentSizeSnapshot
 from segments.selectors import (
     segment_current_members,
@@ -240,3 +247,78 @@ class SegmentMembershipAdmin(admin.ModelAdmin[SegmentMembership]):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+# --- Analytics: read-only, recomputed by `manage.py segments rfm|lifecycle|cluster|fit-clv` ---
+
+
+class _ReadOnlyAdmin(admin.ModelAdmin[Any]):
+    """Derived data: marketers read it here; the analytics commands write it."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(ContactRFM)
+class ContactRFMAdmin(_ReadOnlyAdmin):
+    list_display = (
+        "contact",
+        "group",
+        "recency_score",
+        "frequency_score",
+        "monetary_score",
+        "recency_days",
+        "frequency",
+        "monetary",
+        "computed_at",
+    )
+    list_filter = ("group", "recency_score", "frequency_score", "monetary_score")
+    list_select_related = ("contact",)
+    search_fields = ("contact__email_key", "contact__last_name")
+    raw_id_fields = ("contact",)
+
+
+@admin.register(ContactLifecycle)
+class ContactLifecycleAdmin(_ReadOnlyAdmin):
+    list_display = ("contact", "stage", "since", "updated_at")
+    list_filter = ("stage",)
+    list_select_related = ("contact",)
+    search_fields = ("contact__email_key", "contact__last_name")
+    raw_id_fields = ("contact",)
+
+
+@admin.register(LifecycleChange)
+class LifecycleChangeAdmin(_ReadOnlyAdmin):
+    list_display = ("contact", "from_stage", "to_stage", "changed_at")
+    list_filter = ("to_stage", "from_stage")
+    list_select_related = ("contact",)
+    date_hierarchy = "changed_at"
+    raw_id_fields = ("contact",)
+
+
+@admin.register(ClusteringRun)
+class ClusteringRunAdmin(_ReadOnlyAdmin):
+    list_display = ("id", "k", "contacts", "silhouette", "seed", "created_at")
+    readonly_fields = ("cluster_descriptions",)
+
+    @admin.display(description="clusters")
+    def cluster_descriptions(self, obj: ClusteringRun) -> str:
+        rows = [
+            (item.get("label", ""), item.get("size", ""), item.get("description", ""))
+            for item in (obj.descriptions or [])
+        ]
+        return format_html_join("", "<p><b>{}</b> ({} contacts): {}</p>", rows)
+
+
+@admin.register(ContactPrediction)
+class ContactPredictionAdmin(_ReadOnlyAdmin):
+    list_display = ("contact", "p_alive", "expected_purchases", "horizon_days", "computed_at")
+    list_select_related = ("contact",)
+    search_fields = ("contact__email_key", "contact__last_name")
+    raw_id_fields = ("contact",)

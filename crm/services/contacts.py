@@ -18,8 +18,9 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from crm.models import MARKETING, Channel, ConsentRecord, Contact
+from crm.models import MARKETING, Channel, ConsentRecord, Contact, Suppression
 from crm.normalise import (
+    address_hash,
     email_key,
     normalise_country,
     normalise_email,
@@ -488,14 +489,22 @@ def _record_consent(
     current: dict[int, dict[tuple[str, str], str]] = {}
     for chunk in _chunks(contact_ids):
         current.update(consent_current(chunk))
+    suppressed = _suppressed_hashes([plan.entity_of[i].resolve().values for i in wanted])
     records = []
     occurred_at = timezone.now()
     for i in wanted:
-        contact_id = plan.entity_of[i].resolve().contact_id
+        entity = plan.entity_of[i].resolve()
+        contact_id = entity.contact_id
         assert contact_id is not None
         state = current.setdefault(contact_id, {})
         for entry in inputs[i].consent:
             if state.get((entry.channel, entry.purpose)) == entry.status:
+                continue
+            if entry.status == ConsentRecord.Status.GRANTED and _is_suppressed(
+                entity.values, entry.channel, suppressed
+            ):
+                # A suppressed (bounced, complained, erased) address is never let back into
+                # marketing, whoever asks; withdrawals are always recorded.
                 continue
             state[(entry.channel, entry.purpose)] = entry.status
             records.append(
@@ -515,6 +524,34 @@ def _record_consent(
             )
             plan.changed[i] = True
     consent_record_bulk(records)
+
+
+def _address_of(values: Mapping[str, Any], channel: str) -> str | None:
+    address = values.get("email") if channel == "email" else values.get("phone")
+    return str(address) if address else None
+
+
+def _suppressed_hashes(entities: Sequence[Mapping[str, Any]]) -> set[tuple[str, str]]:
+    """(channel, address hash) of every suppressed address among these, in one query."""
+    wanted = {
+        (channel, address_hash(channel, address))
+        for values in entities
+        for channel in ("email", "sms")
+        if (address := _address_of(values, channel))
+    }
+    if not wanted:
+        return set()
+    found = Suppression.objects.filter(
+        address_hash__in=[digest for _, digest in wanted]
+    ).values_list("channel", "address_hash")
+    return set(found) & wanted
+
+
+def _is_suppressed(
+    values: Mapping[str, Any], channel: str, suppressed: set[tuple[str, str]]
+) -> bool:
+    address = _address_of(values, channel)
+    return address is not None and (channel, address_hash(channel, address)) in suppressed
 
 
 def _upsert_once(

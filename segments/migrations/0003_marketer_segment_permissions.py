@@ -9,6 +9,13 @@ PERMISSIONS = {
     "segment": ("view", "add", "change", "delete"),
     "segmentmembership": ("view",),
     "segmentsizesnapshot": ("view",),
+    # Analytics are derived data: marketers read them, the analytics commands write them.
+    "contactrfm": ("view",),
+    "contactlifecycle": ("view",),
+    "lifecyclechange": ("view",),
+    "clusteringrun": ("view",),
+    "contactcluster": ("view",),
+    "contactprediction": ("view",),
 }
 
 

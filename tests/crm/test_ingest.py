@@ -11,7 +11,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from crm.models import ConsentRecord, Contact, ContactAlias, ContactMerge, Event
+from crm.models import ConsentRecord, Contact, ContactAlias, ContactMerge, Event, Suppression
+from crm.normalise import address_hash
 from crm.selectors import consent_current
 from crm.services.contacts import ContactInput, contact_input_parse, contacts_upsert
 from crm.services.errors import FieldError
@@ -355,3 +356,27 @@ def test_a_failing_receiver_does_not_undo_or_hide_the_ingest(
     assert result.status == "accepted"
     assert Event.objects.count() == 1
     assert "segment queue unavailable" in caplog.text
+
+
+def test_a_suppressed_address_gets_no_consent_grant_through_an_upsert() -> None:
+    Suppression.objects.create(
+        channel="email",
+        address_hash=address_hash("email", "gone@example.com"),
+        reason=Suppression.Reason.ERASED,
+    )
+    granted = {"channel": "email", "status": "granted", "text": "Offers please"}
+    [result] = contacts_upsert([contact(email="Gone@Example.com", consent=[granted])], source="api")
+    assert not ConsentRecord.objects.filter(contact_id=result.contact_id).exists()
+
+
+def test_a_withdrawal_for_a_suppressed_address_is_still_recorded() -> None:
+    Suppression.objects.create(
+        channel="email",
+        address_hash=address_hash("email", "gone@example.com"),
+        reason=Suppression.Reason.HARD_BOUNCE,
+    )
+    withdrawn = {"channel": "email", "status": "withdrawn"}
+    [result] = contacts_upsert(
+        [contact(email="gone@example.com", consent=[withdrawn])], source="api"
+    )
+    assert ConsentRecord.objects.get(contact_id=result.contact_id).status == "withdrawn"

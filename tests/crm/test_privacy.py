@@ -140,10 +140,19 @@ def test_export_command_defaults_to_var_exports_by_uuid(
     assert json.loads(path.read_text())["profile"]["last_name"] == "Lovelace"
 
 
-def test_export_command_finds_a_contact_by_an_old_email_of_a_merge(person: Contact) -> None:
+def test_export_command_finds_a_contact_by_an_old_email_of_a_merge(
+    person: Contact, tmp_path: Path
+) -> None:
     out = StringIO()
-    call_command("export_contact", "ADA@old-domain.example", "-o", "/dev/null", stdout=out)
-    assert out.getvalue().strip() == "/dev/null"
+    target = tmp_path / "ada.json"
+    call_command("export_contact", "ADA@old-domain.example", "-o", str(target), stdout=out)
+    assert out.getvalue().strip() == str(target)
+    assert json.loads(target.read_text())["profile"]["last_name"] == "Lovelace"
+
+
+def test_export_command_refuses_to_replace_a_device(person: Contact) -> None:
+    with pytest.raises(CommandError, match="not a regular file"):
+        call_command("export_contact", str(person.uuid), "-o", "/dev/null", stdout=StringIO())
 
 
 def test_export_command_names_an_identifier_it_cannot_find() -> None:

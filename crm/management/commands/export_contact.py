@@ -43,6 +43,9 @@ class Command(BaseCommand):
             path = Path(options["output"]).resolve()
         else:
             path = Path(settings.VAR_DIR) / "exports" / f"{contact.uuid}.json"
+        if path.exists() and not path.is_file():
+            # Never replace a device or a directory (the rename below would, as root).
+            raise CommandError(f"{path} exists and is not a regular file; choose another path")
         path.parent.mkdir(parents=True, exist_ok=True)
         # Personal data: readable by the owner only, written then renamed so that a reader
         # never sees half a file.
