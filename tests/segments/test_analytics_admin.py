@@ -41,9 +41,7 @@ def test_a_marketer_reads_rfm_scores_but_cannot_change_them(marketer_client: Cli
     page = marketer_client.get("/admin/segments/contactrfm/")
     assert page.status_code == 200
     assert "Ada Lovelace" in page.content.decode() and "Champions" in page.content.decode()
-    change = marketer_client.post(
-        f"/admin/segments/contactrfm/{rfm.pk}/change/", {"group": "lost"}
-    )
+    change = marketer_client.post(f"/admin/segments/contactrfm/{rfm.pk}/change/", {"group": "lost"})
     assert change.status_code == 403
     rfm.refresh_from_db()
     assert rfm.group == "champions"
