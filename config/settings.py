@@ -269,3 +269,7 @@ SEGMENT_MIN_SIZE = env_int("SEGMENT_MIN_SIZE", 100)
 SEGMENT_OVERLAP_WARNING_PERCENT = env_int("SEGMENT_OVERLAP_WARNING_PERCENT", 90)
 # Contacts checked per refresh batch (one transaction and one membership_changed signal each).
 SEGMENT_REFRESH_BATCH_SIZE = env_int("SEGMENT_REFRESH_BATCH_SIZE", 5000)
+
+# --- Customer links ---------------------------------------------------------------------------
+# Unsubscribe and preference links stay valid this long (at least a year: people act on old mail).
+TOKEN_MAX_AGE_DAYS = env_int("TOKEN_MAX_AGE_DAYS", 400)

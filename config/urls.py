@@ -11,4 +11,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", health, name="health"),
     path("", include("crm.urls")),
+    path("", include("campaigns.urls")),
 ]

@@ -91,6 +91,12 @@ class Contact(models.Model):
         db_index=True,
         help_text="occurred_at of the latest order_completed event.",
     )
+    marketing_paused_until = models.DateTimeField(
+        "marketing paused until",
+        null=True,
+        blank=True,
+        help_text="Set from the preference centre ('pause for N weeks'): no marketing before.",
+    )
     is_erased = models.BooleanField("erased", default=False, db_index=True)
     erased_at = models.DateTimeField(null=True, blank=True)
 

@@ -1,0 +1,331 @@
+"""Campaigns: what is sent (templates, variants), to whom and when (campaigns), and what
+happened (deliveries, responses)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone as dj_timezone
+
+from crm.models import MARKETING, Channel, Contact
+
+
+class MessageTemplate(models.Model):
+    """The content of one variant. Email uses subject, preheader and the bodies (text is
+    derived from HTML when empty); SMS uses sms_body. Bodies are Django templates rendered in
+    a restricted engine (campaigns/rendering.py) with a whitelisted context."""
+
+    name = models.CharField(max_length=200, help_text="e.g. Browse abandonment, version A")
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    subject = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text="e.g. Still thinking it over, {{ contact.first_name|default:'there' }}?",
+    )
+    preheader = models.CharField(
+        max_length=255, blank=True, help_text="The preview line after the subject in the inbox."
+    )
+    html_body = models.TextField(
+        "HTML body",
+        blank=True,
+        help_text="e.g. <p>Hi {{ contact.first_name|default:'there' }}, you looked at "
+        "{{ last_viewed.product_name }}.</p>",
+    )
+    text_body = models.TextField(
+        "text body", blank=True, help_text="Plain text; derived from the HTML when empty."
+    )
+    sms_body = models.TextField(
+        "SMS body",
+        blank=True,
+        help_text="e.g. Hi {{ contact.first_name|default:'there' }}, 10% off today. "
+        "Reply STOP to opt out.",
+    )
+    created_at = models.DateTimeField(default=dj_timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Campaign(models.Model):
+    class Kind(models.TextChoices):
+        BROADCAST = "broadcast", "Broadcast to a segment at a scheduled time"
+        TRIGGERED = "triggered", "Triggered by rules"
+        RECURRING = "recurring", "Recurring on a schedule"
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        SCHEDULED = "scheduled", "Scheduled"
+        SENDING = "sending", "Sending"
+        PAUSED = "paused", "Paused"
+        DONE = "done", "Done"
+        CANCELLED = "cancelled", "Cancelled"
+
+    name = models.CharField(max_length=200, help_text="e.g. Still thinking it over?")
+    slug = models.SlugField(max_length=100, unique=True, help_text="e.g. browse-abandonment")
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.BROADCAST)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    audience = models.ForeignKey(
+        "segments.Segment",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="campaigns",
+        help_text="Who receives a broadcast or recurring send; optional for triggered ones.",
+    )
+    exclusion_segments = models.ManyToManyField(
+        "segments.Segment",
+        blank=True,
+        related_name="excluded_from_campaigns",
+        help_text="Members of these segments never receive this campaign.",
+    )
+    purpose = models.CharField(
+        max_length=64,
+        default=MARKETING,
+        help_text="The consent purpose a recipient must have granted, e.g. marketing.",
+    )
+    is_transactional = models.BooleanField(
+        "transactional",
+        default=False,
+        help_text="Receipts and the like: exempt from frequency caps. Never for marketing.",
+    )
+    priority = models.PositiveSmallIntegerField(
+        default=5,
+        validators=[MaxValueValidator(10)],
+        help_text="0 (lowest) to 10; 10 bypasses frequency caps.",
+    )
+    from_email = models.CharField(
+        "from",
+        max_length=254,
+        blank=True,
+        help_text="e.g. Demo Shop <hello@shop.example>; DEFAULT_FROM_EMAIL when empty.",
+    )
+    reply_to = models.CharField("reply-to", max_length=254, blank=True)
+    sms_from = models.CharField(
+        "SMS sender",
+        max_length=32,
+        blank=True,
+        help_text="A number in E.164 or an alphanumeric sender ID; settings when empty.",
+    )
+    messaging_service_sid = models.CharField(
+        "Twilio Messaging Service SID", max_length=64, blank=True, help_text="e.g. MG0123..."
+    )
+    scheduled_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a broadcast starts (UTC in storage)."
+    )
+    send_at_local_time = models.TimeField(
+        "send at local time",
+        null=True,
+        blank=True,
+        help_text="e.g. 10:00: each recipient gets it at this time in their own time zone, "
+        "on or after scheduled_at.",
+    )
+    crontab = models.ForeignKey(
+        "django_celery_beat.CrontabSchedule",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        help_text="For recurring campaigns: when each occurrence starts.",
+    )
+    holdout_percent = models.DecimalField(
+        "holdout %",
+        max_digits=5,
+        decimal_places=2,
+        default=0,
+        validators=[MinValueValidator(0), MaxValueValidator(50)],
+        help_text="Share of the audience that receives nothing and is measured, e.g. 10.",
+    )
+    defer_when_capped = models.BooleanField(
+        default=True,
+        help_text="A message over the frequency cap waits for the next free slot instead of "
+        "being skipped.",
+    )
+    goal_event = models.CharField(
+        max_length=100,
+        default="order_completed",
+        help_text="The event that counts as a conversion, e.g. order_completed.",
+    )
+    attribution_window_days = models.PositiveSmallIntegerField(
+        default=5, help_text="A goal event this many days after a delivery counts for it."
+    )
+    created_at = models.DateTimeField(default=dj_timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Variant(models.Model):
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="variants")
+    name = models.CharField(max_length=50, default="A", help_text="e.g. A, B, short subject")
+    template = models.ForeignKey(MessageTemplate, on_delete=models.PROTECT, related_name="+")
+    weight = models.PositiveIntegerField(
+        default=1, help_text="Relative share of the non-holdout audience, e.g. 1 and 1 for 50/50."
+    )
+
+    class Meta:
+        ordering = ("campaign", "name")
+        constraints: ClassVar[list[Any]] = [
+            models.UniqueConstraint(fields=["campaign", "name"], name="campaigns_variant_name"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign} / {self.name}"
+
+
+class Delivery(models.Model):
+    """One message to one contact for one occurrence of a campaign, written before anything
+    is queued. Unique per (campaign, occurrence, contact): the variant is a function of
+    (campaign, contact), so it adds nothing to uniqueness, and the occurrence lets a recurring
+    or triggered campaign reach the same person again (a date, or a trigger firing's key)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped"
+        DEFERRED = "deferred", "Deferred"
+        UNCERTAIN = "uncertain", "Uncertain (provider may have it)"
+
+    class Reason(models.TextChoices):
+        NO_CONSENT = "no_consent", "No consent"
+        SUPPRESSED = "suppressed", "Suppressed address"
+        CAPPED = "capped", "Frequency cap"
+        QUIET_HOURS = "quiet_hours", "Quiet hours"
+        INVALID_ADDRESS = "invalid_address", "Invalid or missing address"
+        RENDER_ERROR = "render_error", "Template error"
+        ERASED = "erased", "Contact erased"
+        PAUSED = "paused", "Contact paused marketing"
+        HOLDOUT = "holdout", "Holdout group"
+        EXCLUDED = "excluded", "In an exclusion segment"
+        CANCELLED = "cancelled", "Campaign cancelled"
+        LOCAL_TIME = "local_time", "Waiting for local send time"
+        THROTTLED = "throttled", "Waiting for throughput"
+        PROVIDER_ERROR = "provider_error", "Provider error"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="deliveries")
+    variant = models.ForeignKey(
+        Variant, on_delete=models.PROTECT, null=True, blank=True, related_name="deliveries"
+    )
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="deliveries")
+    occurrence = models.CharField(
+        max_length=100,
+        default="",
+        blank=True,
+        help_text="'' for a one-off broadcast, a date for a recurring run, a firing key for a "
+        "triggered send.",
+    )
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    is_holdout = models.BooleanField("holdout", default=False)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    reason = models.CharField(max_length=20, choices=Reason.choices, blank=True)
+    to_address = models.CharField(max_length=254, blank=True)
+    provider_message_id = models.CharField(max_length=255, blank=True, db_index=True)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    not_before = models.DateTimeField(
+        null=True, blank=True, help_text="Not sent before this (local time, deferral, backoff)."
+    )
+    created_at = models.DateTimeField(default=dj_timezone.now, editable=False)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "deliveries"
+        constraints: ClassVar[list[Any]] = [
+            models.UniqueConstraint(
+                fields=["campaign", "occurrence", "contact"], name="campaigns_delivery_once"
+            ),
+        ]
+        indexes: ClassVar[list[Any]] = [
+            models.Index(fields=["status", "not_before"], name="campaigns_delivery_due_idx"),
+            models.Index(fields=["campaign", "status"], name="campaigns_delivery_prog_idx"),
+            models.Index(
+                fields=["contact", "channel", "sent_at"],
+                name="campaigns_delivery_cap_idx",
+                condition=Q(sent_at__isnull=False),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign} → {self.contact_id} ({self.status})"
+
+
+class Response(models.Model):
+    """Something a recipient or their provider did after a delivery: delivered, opened,
+    clicked, bounced, complained, unsubscribed, replied. Deduplicated by the provider's
+    event id."""
+
+    class Kind(models.TextChoices):
+        DELIVERED = "delivered", "Delivered"
+        OPENED = "opened", "Opened"
+        CLICKED = "clicked", "Clicked"
+        BOUNCED_HARD = "bounced_hard", "Hard bounce"
+        BOUNCED_SOFT = "bounced_soft", "Soft bounce"
+        COMPLAINED = "complained", "Complained"
+        UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
+        FAILED = "failed", "Failed"
+        REPLIED = "replied", "Replied"
+
+    delivery = models.ForeignKey(
+        Delivery, on_delete=models.PROTECT, null=True, blank=True, related_name="responses"
+    )
+    contact = models.ForeignKey(
+        Contact, on_delete=models.PROTECT, null=True, blank=True, related_name="responses"
+    )
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.PROTECT, null=True, blank=True, related_name="responses"
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    url = models.URLField(max_length=2000, blank=True, help_text="The link clicked.")
+    body = models.TextField(blank=True, help_text="An SMS reply's text.")
+    provider = models.CharField(max_length=50, blank=True, help_text="e.g. postmark, twilio")
+    provider_event_id = models.CharField(max_length=255, null=True, blank=True)
+    payload = models.JSONField(default=dict, blank=True, help_text="The provider's event, as sent.")
+    occurred_at = models.DateTimeField(default=dj_timezone.now)
+    received_at = models.DateTimeField(default=dj_timezone.now)
+
+    class Meta:
+        constraints: ClassVar[list[Any]] = [
+            models.UniqueConstraint(
+                fields=["provider", "provider_event_id"],
+                condition=Q(provider_event_id__isnull=False),
+                name="campaigns_response_event_once",
+            ),
+        ]
+        indexes: ClassVar[list[Any]] = [
+            models.Index(fields=["campaign", "kind"], name="campaigns_response_kind_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} ({self.provider})"
+
+
+class FrequencyCap(models.Model):
+    """At most `max_messages` marketing messages on `channel` per `days` local days, across
+    campaigns. Transactional and priority-10 messages are exempt."""
+
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    max_messages = models.PositiveSmallIntegerField(help_text="e.g. 3")
+    days = models.PositiveSmallIntegerField(
+        help_text="Counted in the contact's local calendar days, e.g. 7."
+    )
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        constraints: ClassVar[list[Any]] = [
+            models.UniqueConstraint(fields=["channel", "days"], name="campaigns_cap_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel}: at most {self.max_messages} in {self.days} days"
