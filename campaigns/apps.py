@@ -5,3 +5,9 @@ class CampaignsConfig(AppConfig):
     name = "campaigns"
     verbose_name = "Campaigns"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from campaigns import checks, receivers
+
+        receivers.connect()
+        checks.register()

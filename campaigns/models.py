@@ -236,6 +236,13 @@ class Delivery(models.Model):
     )
     created_at = models.DateTimeField(default=dj_timezone.now, editable=False)
     claimed_at = models.DateTimeField(null=True, blank=True)
+    handed_over_at = models.DateTimeField(
+        "handed to provider",
+        null=True,
+        blank=True,
+        help_text="Set just before the provider is called: a delivery left sending with this "
+        "set may have gone out (uncertain); without it, it never left and is queued again.",
+    )
     sent_at = models.DateTimeField(null=True, blank=True, db_index=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -329,3 +336,16 @@ class FrequencyCap(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel}: at most {self.max_messages} in {self.days} days"
+
+
+class ThrottleBucket(models.Model):
+    """The token bucket behind a channel's messages-per-second limit on the embedded default
+    (SQLite or PostgreSQL without Redis): every worker takes its tokens from this one row, so
+    the limit holds across workers and machines. See campaigns/services/throttle.py."""
+
+    channel = models.CharField(max_length=10, primary_key=True, choices=Channel.choices)
+    tokens = models.FloatField(default=0, help_text="Tokens left at updated_at, e.g. 3.5.")
+    updated_at = models.DateTimeField(default=dj_timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.channel}: {self.tokens:.1f} tokens"

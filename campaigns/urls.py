@@ -1,6 +1,17 @@
 """Public pages and provider webhooks of campaigns. Each module appends its own patterns."""
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
 app_name = "campaigns"
 urlpatterns: list[URLPattern | URLResolver] = []
+
+# Customer-facing consent pages and Twilio's webhooks (issue 7).
+from campaigns.views import preferences, unsubscribe, webhooks  # noqa: E402
+
+urlpatterns += [
+    path("u/<str:token>/", unsubscribe.unsubscribe, name="unsubscribe"),
+    path("u/<str:token>/one-click/", unsubscribe.one_click, name="one_click"),
+    path("preferences/<str:token>/", preferences.preferences, name="preferences"),
+    path("webhooks/twilio/inbound/", webhooks.twilio_inbound, name="twilio_inbound"),
+    path("webhooks/twilio/status/", webhooks.twilio_status, name="twilio_status"),
+]

@@ -51,4 +51,29 @@ PERIODIC_TASKS: list[PeriodicTaskSpec] = [
         "description": "Recomputes lifecycle stages, RFM scores and BG/NBD predictions, then "
         "refreshes the segments whose conditions use them.",
     },
+    {
+        "name": "campaigns: enqueue deferred deliveries that are due",
+        "task": "campaigns.tasks.deliveries_enqueue_due",
+        "crontab": None,
+        "every_seconds": 60,
+        "description": "Deliveries waiting for local send time, quiet hours, a frequency cap "
+        "or a retry backoff are enqueued in batches once due; rows left by a lost worker are "
+        "queued again (never handed to the provider) or marked uncertain.",
+    },
+    {
+        "name": "campaigns: start scheduled broadcasts and recurring occurrences",
+        "task": "campaigns.tasks.campaigns_start_due",
+        "crontab": None,
+        "every_seconds": 60,
+        "description": "Launches broadcasts whose scheduled time has passed, and each recurring "
+        "campaign's latest crontab slot once (occurrence = the slot's UTC date-time).",
+    },
+    {
+        "name": "triggers: sweep rules whose conditions move with the clock",
+        "task": "triggers.tasks.triggers_sweep",
+        "crontab": None,
+        "every_seconds": 300,
+        "description": "Dormancy, days since purchase, sliding windows and local time: checks "
+        "the contacts that can match now (pre-filtered in SQL) and records firings once.",
+    },
 ]

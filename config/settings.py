@@ -273,3 +273,37 @@ SEGMENT_REFRESH_BATCH_SIZE = env_int("SEGMENT_REFRESH_BATCH_SIZE", 5000)
 # --- Customer links ---------------------------------------------------------------------------
 # Unsubscribe and preference links stay valid this long (at least a year: people act on old mail).
 TOKEN_MAX_AGE_DAYS = env_int("TOKEN_MAX_AGE_DAYS", 400)
+
+# --- Consent pages and provider webhooks (docs: README "Consent") ----------------------------
+# Topics a person can choose per channel in the preference centre; each is a consent purpose.
+CONSENT_TOPICS = env_list("CONSENT_TOPICS", ["marketing", "newsletter", "offers"])
+# The version recorded in the ledger with the words the unsubscribe and preference pages show.
+CONSENT_PAGES_TEXT_VERSION = env_str("CONSENT_PAGES_TEXT_VERSION", "consent-pages-2026-01")
+# WEBHOOK_SECRET ("user:password") doubles as anymail's tracking-webhook basic auth unless
+# ANYMAIL_WEBHOOK_SECRET names its own.
+if WEBHOOK_SECRET:
+    ANYMAIL.setdefault("WEBHOOK_SECRET", WEBHOOK_SECRET)
+
+# --- Dispatch (docs/campaigns.md) -------------------------------------------------------------
+DEFAULT_SEND_TIMEZONE = env_str("DEFAULT_SEND_TIMEZONE", "UTC")  # for contacts with no zone
+SEND_BATCH_SIZE = env_int("SEND_BATCH_SIZE", 200)  # delivery ids per dispatch task
+SEND_MAX_ATTEMPTS = env_int("SEND_MAX_ATTEMPTS", 5)  # provider attempts before failed
+SEND_RETRY_BASE_SECONDS = env_int("SEND_RETRY_BASE_SECONDS", 30)  # first backoff, then doubled
+SEND_RATE_EMAIL_PER_SECOND = env_int("SEND_RATE_EMAIL_PER_SECOND", 0)  # all workers; 0 = no limit
+SEND_RATE_SMS_PER_SECOND = env_int("SEND_RATE_SMS_PER_SECOND", 0)  # all workers; 0 = no limit
+SEND_STALE_CLAIM_MINUTES = env_int("SEND_STALE_CLAIM_MINUTES", 15)  # then a worker is presumed lost
+SEND_REQUEUE_AFTER_MINUTES = env_int("SEND_REQUEUE_AFTER_MINUTES", 60)  # queued rows re-enqueued
+SMS_WINDOW_START_HOUR = env_int("SMS_WINDOW_START_HOUR", 8)  # SMS quiet hours end, local time
+SMS_WINDOW_END_HOUR = env_int("SMS_WINDOW_END_HOUR", 21)  # SMS quiet hours start, local time
+REDIS_URL = env_str("REDIS_URL")  # when set, the send-rate token bucket lives in Redis
+
+# --- Triggers (docs/triggers.md) -------------------------------------------------------------
+# Outgoing webhooks are signed with HMAC-SHA256 over the body (X-Cadence-Signature).
+TRIGGER_WEBHOOK_SECRET = env_str("TRIGGER_WEBHOOK_SECRET")
+# Private, loopback and link-local webhook destinations are refused unless this is true.
+TRIGGER_WEBHOOKS_ALLOW_PRIVATE = env_bool("TRIGGER_WEBHOOKS_ALLOW_PRIVATE", False)
+# Workers look for edited rules at most this often (seconds) and swap rulesets live.
+TRIGGER_RULES_CHECK_SECONDS = env_int("TRIGGER_RULES_CHECK_SECONDS", 2)
+# Contacts per snapshot batch (a few queries per batch, whatever its size).
+TRIGGER_EVALUATION_BATCH_SIZE = env_int("TRIGGER_EVALUATION_BATCH_SIZE", 500)
+FORMS_URLFIELD_ASSUME_HTTPS = True  # Django 6 behaviour now: a scheme-less URL means https

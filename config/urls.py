@@ -12,4 +12,6 @@ urlpatterns = [
     path("healthz", health, name="health"),
     path("", include("crm.urls")),
     path("", include("campaigns.urls")),
+    # Anymail's tracking webhooks, one per ESP, e.g. /webhooks/anymail/postmark/tracking/.
+    path("webhooks/anymail/", include("anymail.urls")),
 ]

@@ -88,6 +88,25 @@ def celery_worker(
         log.close()
 
 
+@contextmanager
+def tasks_eager(eager: bool = True) -> Iterator[None]:
+    """Celery tasks run in this process when published (or, with eager=False, go to the
+    broker). Set on the app's own overrides and removed afterwards, never written back: a
+    written-back value would pin task_always_eager for every later test."""
+    from config.celery import app
+
+    changes = app.conf.changes
+    had, before = "task_always_eager" in changes, changes.get("task_always_eager")
+    changes["task_always_eager"] = eager
+    try:
+        yield
+    finally:
+        if had:
+            changes["task_always_eager"] = before
+        else:
+            changes.pop("task_always_eager", None)
+
+
 def wait_for(condition: Callable[[], Any], *, timeout: float = 60, what: str = "") -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

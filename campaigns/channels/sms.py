@@ -14,12 +14,17 @@ import fcntl
 import json
 import uuid
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
 from django.utils import timezone
 from django.utils.module_loading import import_string
+
+if TYPE_CHECKING:
+    from campaigns.models import Campaign, Delivery
+    from campaigns.rendering import RenderedMessage
+    from crm.models import Contact
 
 
 @dataclass
@@ -182,3 +187,59 @@ def get_sms_backend() -> BaseSmsBackend:
     backend_class = import_string(path)
     backend: BaseSmsBackend = backend_class()
     return backend
+
+
+# --- Building campaign messages ---------------------------------------------------------------
+
+# GSM 03.38: the basic set (one septet each) and the extension table (escape + char: two).
+GSM_BASIC = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+GSM_EXTENSION = frozenset("^{}\\[~]|€\f")
+
+
+def _pack(units: list[int], single: int, multi: int) -> int:
+    """Segments needed for characters of the given unit sizes: one message holds `single`
+    units; a concatenated one `multi` per part, and a character never splits across parts."""
+    total = sum(units)
+    if total == 0:
+        return 0
+    if total <= single:
+        return 1
+    segments, used = 1, 0
+    for size in units:
+        if used + size > multi:
+            segments += 1
+            used = 0
+        used += size
+    return segments
+
+
+def sms_segments(body: str) -> tuple[str, int, int]:
+    """("GSM-7" | "UCS-2", length in encoding units, segments). GSM-7: 160 in one message,
+    153 per part when concatenated, extension characters (€ [ ] { } ^ ~ | \\) count 2.
+    UCS-2: 70, then 67 per part; characters outside the BMP (emoji) count 2."""
+    if all(char in GSM_BASIC or char in GSM_EXTENSION for char in body):
+        units = [2 if char in GSM_EXTENSION else 1 for char in body]
+        return "GSM-7", sum(units), _pack(units, 160, 153)
+    units = [2 if ord(char) > 0xFFFF else 1 for char in body]
+    return "UCS-2", sum(units), _pack(units, 70, 67)
+
+
+TWILIO_STATUS_CALLBACK_PATH = "/webhooks/twilio/status/"
+
+
+def build_sms(
+    *, delivery: Delivery, campaign: Campaign, contact: Contact, rendered: RenderedMessage
+) -> SmsMessage:
+    """The SMS for one delivery: sender or Messaging Service from the campaign (settings when
+    empty, in the backend), Twilio's status callback, and the delivery id in metadata."""
+    return SmsMessage(
+        to=delivery.to_address or contact.phone or "",
+        body=rendered.sms_body,
+        from_=campaign.sms_from,
+        messaging_service_sid=campaign.messaging_service_sid,
+        status_callback=f"{settings.PUBLIC_BASE_URL}{TWILIO_STATUS_CALLBACK_PATH}",
+        metadata={"delivery_id": str(delivery.pk), "campaign": campaign.slug},
+    )

@@ -35,9 +35,10 @@ class Recorded:
 @dataclass
 class Behaviour:
     """What the next requests get. `script` is consumed first, one entry per request:
-    an int status, "drop" (close without answering) or "ok"."""
+    an int status, "drop" (close without answering), "ok", or {"status": int, "json": {...}}
+    to answer with exactly that (e.g. Twilio's code 21610 or Postmark's ErrorCode 300)."""
 
-    script: list[int | str] = field(default_factory=list)
+    script: list[int | str | dict[str, Any]] = field(default_factory=list)
     delay_seconds: float = 0.0
 
 
@@ -68,6 +69,9 @@ class FakeProvider:
                     provider.requests.append(
                         Recorded("POST", self.path, dict(self.headers.items()), body)
                     )
+                if isinstance(step, dict):
+                    self._send_json(int(step["status"]), step["json"])
+                    return
                 status = step if isinstance(step, int) else 200
                 if self.path.startswith("/2010-04-01/"):
                     self._twilio(status, body)

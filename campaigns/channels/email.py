@@ -1,0 +1,208 @@
+"""Email: build a campaign message and send it through Django's email API.
+
+The backend comes from settings (EMAIL_BACKEND, or anymail's backend for EMAIL_ESP), so any
+ESP anymail supports works by configuration alone; the embedded default writes .eml files.
+
+Provider errors become EmailSendError with one of three verdicts, which decide what dispatch
+does next:
+
+- ``retryable``: the provider certainly did not take the message (connection refused or never
+  established, connect timeout, HTTP 429 or 5xx). Safe to send again.
+- ``uncertain``: the request went out and no answer came back: a read timeout, or the
+  connection dropped after the request was sent (requests raises ConnectionError with
+  "Connection aborted" / RemoteDisconnected). The provider may have accepted it, so it is
+  reconciled, never resent blindly.
+- ``permanent``: the address can never receive (Postmark ErrorCode 300 invalid recipient, 406
+  inactive recipient, which anymail reports as AnymailRecipientsRefused).
+
+Anything else (a bad token, a malformed From) is neither: it fails and needs a person.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import uuid
+from email.utils import make_msgid
+from typing import Any
+
+import requests
+from anymail.exceptions import (
+    AnymailAPIError,
+    AnymailError,
+    AnymailRecipientsRefused,
+    AnymailRequestsAPIError,
+)
+from anymail.message import AnymailMessage
+from django.conf import settings
+from django.core.mail import get_connection
+from django.core.mail.backends.base import BaseEmailBackend
+from django.core.mail.message import EmailMessage
+from django.core.mail.utils import DNS_NAME
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+
+from campaigns import tokens
+from campaigns.models import Campaign, Delivery
+from campaigns.rendering import RenderedMessage
+from crm.models import Contact
+
+DELIVERY_HEADER = "X-Cadence-Delivery"
+# Postmark's API error codes for a recipient that can never receive.
+POSTMARK_PERMANENT_CODES = frozenset({300, 406})
+
+
+class EmailSendError(Exception):
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool = False,
+        permanent: bool = False,
+        uncertain: bool = False,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.permanent = permanent
+        self.uncertain = uncertain
+        self.code = code
+
+
+def _list_unsubscribe(*, delivery: Delivery, campaign: Campaign, contact: Contact) -> str:
+    url = tokens.one_click_unsubscribe_url(
+        contact_id=contact.pk,
+        channel=campaign.channel,
+        purpose=campaign.purpose,
+        delivery_id=delivery.pk,
+    )
+    parts = [f"<{url}>"]
+    if settings.UNSUBSCRIBE_MAILTO:
+        parts.append(f"<mailto:{settings.UNSUBSCRIBE_MAILTO}?subject=unsubscribe>")
+    return ", ".join(parts)
+
+
+def build_email(
+    *, delivery: Delivery, campaign: Campaign, contact: Contact, rendered: RenderedMessage
+) -> EmailMessage:
+    """A multipart message (text, and HTML when there is one). Marketing email carries the
+    RFC 8058 List-Unsubscribe headers; every email carries the delivery id in anymail metadata
+    (for tracking webhooks) and in an X-Cadence-Delivery header (visible in .eml files)."""
+    headers: dict[str, str] = {DELIVERY_HEADER: str(delivery.pk)}
+    if not campaign.is_transactional:
+        headers["List-Unsubscribe"] = _list_unsubscribe(
+            delivery=delivery, campaign=campaign, contact=contact
+        )
+        headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    message = AnymailMessage(
+        subject=rendered.subject,
+        body=rendered.text,
+        from_email=campaign.from_email or settings.DEFAULT_FROM_EMAIL,
+        to=[delivery.to_address or contact.email or ""],
+        reply_to=[campaign.reply_to] if campaign.reply_to else None,
+        headers=headers,
+    )
+    if rendered.html:
+        message.attach_alternative(rendered.html, "text/html")
+    message.metadata = {"delivery_id": str(delivery.pk)}
+    message.tags = [campaign.slug]
+    return message
+
+
+def email_connection() -> BaseEmailBackend:
+    """One connection for a whole batch: open it, send each message with it, close it."""
+    return get_connection(fail_silently=False)
+
+
+def _is_anymail(connection: BaseEmailBackend) -> bool:
+    return type(connection).__module__.startswith("anymail.")
+
+
+def _never_connected(exc: BaseException) -> bool:
+    """True when the chain shows the TCP connection was never made (refused, DNS, connect
+    timeout): then nothing reached the provider."""
+    seen: set[int] = set()
+    stack: list[Any] = [exc]
+    while stack:
+        current = stack.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(
+            current,
+            NewConnectionError | ConnectTimeoutError | requests.exceptions.ConnectTimeout,
+        ):
+            return True
+        stack.extend([current.__cause__, current.__context__])
+        stack.extend(arg for arg in getattr(current, "args", ()) if isinstance(arg, BaseException))
+        reason = getattr(current, "reason", None)
+        if isinstance(reason, BaseException):
+            stack.append(reason)
+    return False
+
+
+def _map_error(exc: AnymailError) -> EmailSendError:
+    if isinstance(exc, AnymailRecipientsRefused):
+        return EmailSendError(str(exc), permanent=True, code="recipient_refused")
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        return EmailSendError(
+            f"The provider did not answer in time: {exc}", uncertain=True, code="timeout"
+        )
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        if _never_connected(exc):
+            return EmailSendError(
+                f"Could not reach the provider: {exc}", retryable=True, code="connection"
+            )
+        return EmailSendError(
+            f"The connection dropped after the request was sent: {exc}",
+            uncertain=True,
+            code="connection_dropped",
+        )
+    if isinstance(exc, requests.exceptions.Timeout):
+        return EmailSendError(str(exc), uncertain=True, code="timeout")
+    status = getattr(exc, "status_code", None)
+    if isinstance(exc, AnymailRequestsAPIError | AnymailAPIError) and status is not None:
+        provider_code = _provider_error_code(exc)
+        code = f"http_{status}" + (f"/{provider_code}" if provider_code is not None else "")
+        if status == 429 or status >= 500:
+            return EmailSendError(str(exc), retryable=True, code=code)
+        if provider_code in POSTMARK_PERMANENT_CODES:
+            return EmailSendError(str(exc), permanent=True, code=code)
+        return EmailSendError(str(exc), code=code)
+    return EmailSendError(str(exc), code=type(exc).__name__)
+
+
+def _provider_error_code(exc: AnymailError) -> int | None:
+    response = getattr(exc, "response", None)
+    if response is None:
+        return None
+    try:
+        data = response.json()
+    except ValueError:
+        return None
+    code = data.get("ErrorCode") if isinstance(data, dict) else None
+    return code if isinstance(code, int) else None
+
+
+def send_email(message: EmailMessage, *, connection: BaseEmailBackend | None = None) -> str:
+    """Send one message; return the provider's message id (for anymail backends) or the
+    Message-ID header this function set (other backends). Raises EmailSendError."""
+    connection = connection or email_connection()
+    anymail = _is_anymail(connection)
+    message_id = ""
+    if not anymail and "Message-ID" not in message.extra_headers:
+        message_id = make_msgid(idstring=uuid.uuid4().hex[:12], domain=str(DNS_NAME))
+        message.extra_headers["Message-ID"] = message_id
+    try:
+        sent = connection.send_messages([message])
+    except AnymailError as exc:
+        raise _map_error(exc) from exc
+    except smtplib.SMTPRecipientsRefused as exc:
+        raise EmailSendError(str(exc), permanent=True, code="recipient_refused") from exc
+    except OSError as exc:  # SMTP and other non-anymail backends: nothing was accepted
+        raise EmailSendError(f"Could not send: {exc}", retryable=True, code="connection") from exc
+    if not sent:
+        raise EmailSendError("The message has no recipient.", permanent=True, code="no_recipient")
+    if anymail:
+        status = getattr(message, "anymail_status", None)
+        provider_id = getattr(status, "message_id", None)
+        return str(provider_id) if provider_id else ""
+    return message_id.strip("<>")

@@ -1,0 +1,566 @@
+"""Personalisation: message templates rendered in a restricted Django template engine.
+
+Templates are written by marketers and fed data that customers control (names, custom
+attributes, event properties), so the engine is locked down:
+
+- a dedicated ``Engine`` with no template loaders, no loadable libraries and a builtin library
+  of whitelisted tags and filters only: ``{% load %}``, ``{% include %}``, ``{% extends %}``,
+  ``{% debug %}``, ``{% url %}``, ``{% csrf_token %}``, ``{% autoescape %}`` and the ``safe``
+  filter do not exist here, and a template using them is rejected with the tag named;
+- the context is built from plain dicts of whitelisted fields, never model instances, so
+  nothing reaches settings, managers or secrets (``{{ settings.SECRET_KEY }}`` is empty);
+- HTML bodies are autoescaped; subject, preheader, text and SMS are not HTML and are rendered
+  without escaping (but from the same whitelisted context).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import zoneinfo
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from html import escape as html_escape
+from html.parser import HTMLParser
+from types import MappingProxyType
+from typing import Any, ClassVar
+
+from django.conf import settings
+from django.db.models import OuterRef, Subquery
+from django.template import (
+    Context,
+    Engine,
+    Library,
+    Template,
+    TemplateSyntaxError,
+    defaultfilters,
+    defaulttags,
+)
+from django.template.base import Lexer, TokenType
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from campaigns import tokens
+from campaigns.models import Campaign, MessageTemplate
+from crm.models import Contact, Event
+
+__all__ = [
+    "RenderError",
+    "RenderedMessage",
+    "html_to_text",
+    "recent_context_for",
+    "render_message",
+    "template_errors",
+    "template_validate",
+]
+
+# --- The restricted engine -------------------------------------------------------------------
+
+ALLOWED_TAGS = frozenset(
+    {
+        "if",
+        "for",
+        "with",
+        "comment",
+        "firstof",
+        "cycle",
+        "resetcycle",
+        "ifchanged",
+        "spaceless",
+        "verbatim",
+        "templatetag",
+        "widthratio",
+    }
+)
+# Parsed by their opening tag, never looked up in the library.
+_INNER_TAGS = frozenset({"elif", "else", "empty"}) | {f"end{tag}" for tag in ALLOWED_TAGS}
+
+ALLOWED_FILTERS = frozenset(
+    {
+        "add",
+        "addslashes",
+        "capfirst",
+        "center",
+        "cut",
+        "date",
+        "default",
+        "default_if_none",
+        "divisibleby",
+        "escape",
+        "filesizeformat",
+        "first",
+        "floatformat",
+        "force_escape",
+        "get_digit",
+        "iriencode",
+        "join",
+        "last",
+        "length",
+        "linebreaks",
+        "linebreaksbr",
+        "ljust",
+        "lower",
+        "make_list",
+        "pluralize",
+        "rjust",
+        "slice",
+        "slugify",
+        "stringformat",
+        "striptags",
+        "time",
+        "timesince",
+        "timeuntil",
+        "title",
+        "truncatechars",
+        "truncatewords",
+        "upper",
+        "urlencode",
+        "urlize",
+        "wordcount",
+        "wordwrap",
+        "yesno",
+    }
+)
+
+
+def _safe_library() -> Library:
+    library = Library()
+    for name in ALLOWED_TAGS:
+        library.tags[name] = defaulttags.register.tags[name]
+    for name in ALLOWED_FILTERS:
+        library.filters[name] = defaultfilters.register.filters[name]
+    return library
+
+
+class _RestrictedEngine(Engine):
+    # Engine always adds its default builtins (defaulttags, defaultfilters, loader_tags);
+    # emptying them is what keeps include, extends, load and friends out.
+    default_builtins: ClassVar[list[str]] = []
+
+
+@lru_cache(maxsize=1)
+def restricted_engine() -> Engine:
+    engine = _RestrictedEngine(
+        dirs=[], app_dirs=False, loaders=[], libraries={}, builtins=[], autoescape=True
+    )
+    engine.template_builtins = [_safe_library()]
+    engine.template_libraries = {}
+    return engine
+
+
+# --- Errors and results ----------------------------------------------------------------------
+
+FIELD_LABELS = {
+    "subject": "subject",
+    "preheader": "preheader",
+    "html_body": "HTML body",
+    "text_body": "text body",
+    "sms_body": "SMS body",
+}
+
+
+class RenderError(Exception):
+    """A template field that cannot be compiled or rendered; the message names the field."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field = field
+        self.problem = problem
+        super().__init__(f"{FIELD_LABELS.get(field, field)}: {problem}")
+
+
+@dataclass(frozen=True)
+class RenderedMessage:
+    subject: str
+    preheader: str
+    html: str
+    text: str
+    sms_body: str
+
+
+# --- Compilation -----------------------------------------------------------------------------
+
+_INVALID_FILTER = re.compile(r"Invalid filter: '([^']+)'")
+
+
+def _check_tags(source: str) -> None:
+    """Reject forbidden tags by name before Django's parser gives a vaguer message."""
+    for token in Lexer(source).tokenize():
+        if token.token_type != TokenType.BLOCK:
+            continue
+        parts = token.split_contents()
+        name = parts[0] if parts else ""
+        if name not in ALLOWED_TAGS and name not in _INNER_TAGS:
+            raise TemplateSyntaxError(f"{{% {name} %}} is not allowed (line {token.lineno})")
+
+
+@lru_cache(maxsize=1024)
+def _compile(source: str) -> Template:
+    _check_tags(source)
+    try:
+        return Template(source, engine=restricted_engine())
+    except TemplateSyntaxError as exc:
+        message = str(exc)
+        match = _INVALID_FILTER.search(message)
+        if match:
+            raise TemplateSyntaxError(f"the filter |{match.group(1)} is not allowed") from exc
+        raise
+
+
+def _render_field(field: str, source: str, context: dict[str, Any], *, html: bool) -> str:
+    if not source:
+        return ""
+    try:
+        template = _compile(source)
+    except TemplateSyntaxError as exc:
+        raise RenderError(field, str(exc)) from exc
+    try:
+        output = template.render(Context(context, autoescape=html))
+    except Exception as exc:  # a filter can fail on odd data; name the field, keep the cause
+        raise RenderError(field, f"{type(exc).__name__}: {exc}") from exc
+    # Template.render marks its output safe; a message is data to whoever shows it next (the
+    # admin preview puts it in an attribute), so hand back a plain str that will be escaped.
+    return "".join([output])
+
+
+# --- Context ---------------------------------------------------------------------------------
+
+_CHUNK = 500
+
+
+def recent_context_for(contact_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """Per contact, the last product_viewed event's properties as ``last_viewed`` and the last
+    order as ``last_order`` ({"value", "currency", "occurred_at", **properties}); contacts
+    without such events get ``{}`` for them.
+
+    Two queries per chunk of ids: one picks the latest event ids per contact and type with
+    correlated subqueries (each an index seek on (contact, type, occurred_at)), one loads them.
+    """
+    ids = list(dict.fromkeys(contact_ids))
+    result: dict[int, dict[str, Any]] = {cid: {"last_viewed": {}, "last_order": {}} for cid in ids}
+
+    def latest(event_type: str) -> Subquery:
+        return Subquery(
+            Event.objects.filter(contact_id=OuterRef("pk"), type=event_type)
+            .order_by("-occurred_at", "-id")
+            .values("id")[:1]
+        )
+
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        rows = (
+            Contact.objects.filter(pk__in=chunk)
+            .annotate(
+                viewed_id=latest(Event.PRODUCT_VIEWED), order_id=latest(Event.ORDER_COMPLETED)
+            )
+            .values_list("pk", "viewed_id", "order_id")
+        )
+        wanted: dict[int, tuple[int, str]] = {}
+        for contact_id, viewed_id, order_id in rows:
+            if viewed_id:
+                wanted[viewed_id] = (contact_id, "last_viewed")
+            if order_id:
+                wanted[order_id] = (contact_id, "last_order")
+        if not wanted:
+            continue
+        events = Event.objects.filter(pk__in=list(wanted)).only(
+            "id", "properties", "value", "currency", "occurred_at"
+        )
+        for event in events:
+            contact_id, key = wanted[event.pk]
+            properties = event.properties if isinstance(event.properties, dict) else {}
+            data: dict[str, Any] = {**properties, "occurred_at": event.occurred_at}
+            if key == "last_order":
+                data["value"] = event.value
+                data["currency"] = event.currency or properties.get("currency", "")
+            result[contact_id][key] = data
+    return result
+
+
+def _frozen(value: Any) -> Any:
+    """Read-only copies of JSON data: the template language calls any attribute that takes
+    no argument, so a plain dict would obey {{ attributes.clear }} and a list {{ x.pop }}."""
+    if isinstance(value, Mapping):
+        return MappingProxyType({str(key): _frozen(item) for key, item in value.items()})
+    if isinstance(value, list | tuple):
+        return tuple(_frozen(item) for item in value)
+    return value
+
+
+def _contact_zone(contact: Contact) -> dt.tzinfo:
+    try:
+        return zoneinfo.ZoneInfo(contact.timezone) if contact.timezone else dt.UTC
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return dt.UTC
+
+
+def contact_context(contact: Contact) -> dict[str, Any]:
+    """The only contact fields a template sees."""
+    return {
+        "first_name": contact.first_name,
+        "last_name": contact.last_name,
+        "email": contact.email or "",
+        "phone": contact.phone or "",
+        "locale": contact.locale,
+        "timezone": contact.timezone,
+        "country": contact.country,
+        "attributes": _frozen(contact.attributes if isinstance(contact.attributes, dict) else {}),
+    }
+
+
+def _context(
+    *,
+    contact: Contact,
+    campaign: Campaign,
+    delivery_id: int | None,
+    recent: dict[str, Any],
+) -> dict[str, Any]:
+    contact_id = contact.pk or 0
+    return {
+        "contact": contact_context(contact),
+        "campaign": {"name": campaign.name, "slug": campaign.slug},
+        "last_viewed": _frozen(recent.get("last_viewed") or {}),
+        "last_order": _frozen(recent.get("last_order") or {}),
+        "unsubscribe_url": tokens.unsubscribe_url(
+            contact_id=contact_id,
+            channel=campaign.channel,
+            purpose=campaign.purpose,
+            delivery_id=delivery_id,
+        ),
+        "preferences_url": tokens.preferences_url(contact_id=contact_id),
+        "sender": settings.SENDER_POSTAL_ADDRESS,
+        "now": timezone.now().astimezone(_contact_zone(contact)),
+    }
+
+
+# --- HTML to text ----------------------------------------------------------------------------
+
+_BLOCKS = frozenset(
+    {"p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "table", "tr", "ul", "ol", "blockquote"}
+)
+_SKIP = frozenset({"head", "style", "script", "title"})
+
+
+class _TextExtractor(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skip_tag: str | None = None  # inside <style>, <head>, a hidden preheader...
+        self._skip_depth = 0
+        self._links: list[tuple[str, int]] = []  # (href, index in parts where its text began)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if self._skip_tag:
+            if tag == self._skip_tag:
+                self._skip_depth += 1
+            return
+        style = (dict(attrs).get("style") or "").replace(" ", "").lower()
+        if tag in _SKIP or (tag in {"span", "div"} and "display:none" in style):
+            self._skip_tag, self._skip_depth = tag, 1
+            return
+        if tag == "br":
+            self.parts.append("\n")
+        elif tag in _BLOCKS:
+            self.parts.append("\n\n")
+        elif tag == "li":
+            self.parts.append("\n- ")
+        elif tag in {"td", "th"}:
+            self.parts.append(" ")
+        elif tag == "a":
+            self._links.append((dict(attrs).get("href") or "", len(self.parts)))
+
+    def handle_endtag(self, tag: str) -> None:
+        if self._skip_tag:
+            if tag == self._skip_tag:
+                self._skip_depth -= 1
+                if not self._skip_depth:
+                    self._skip_tag = None
+            return
+        if tag in _BLOCKS:
+            self.parts.append("\n\n")
+        elif tag == "a" and self._links:
+            href, begin = self._links.pop()
+            text = "".join(self.parts[begin:]).strip()
+            if href and not href.startswith("#") and href != text:
+                self.parts.append(f" ({href})" if text else href)
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip_tag:
+            self.parts.append(re.sub(r"\s+", " ", data))
+
+
+def html_to_text(html: str) -> str:
+    """A readable plain-text version: links as "text (url)", paragraphs as blank lines."""
+    parser = _TextExtractor()
+    parser.feed(html)
+    parser.close()
+    text = "".join(parser.parts)
+    lines = [line.strip() for line in text.splitlines()]
+    text = "\n".join(lines)
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+# --- Rendering -------------------------------------------------------------------------------
+
+
+def _one_line(value: str) -> str:
+    # Subjects go into a header: a newline there is an error (or an injection).
+    return re.sub(r"\s+", " ", value).strip()
+
+
+def _with_preheader(html: str, preheader: str) -> str:
+    if not preheader:
+        return html
+    span = (
+        '<span style="display:none !important;visibility:hidden;opacity:0;color:transparent;'
+        'height:0;width:0;overflow:hidden;mso-hide:all;font-size:1px;line-height:1px">'
+        f"{html_escape(preheader)}</span>"
+    )
+    match = re.search(r"<body[^>]*>", html, re.IGNORECASE)
+    if match:
+        return html[: match.end()] + span + html[match.end() :]
+    return span + html
+
+
+def _append_html_footer(html: str, footer: str) -> str:
+    match = re.search(r"</body\s*>", html, re.IGNORECASE)
+    if match:
+        return html[: match.start()] + footer + html[match.start() :]
+    return html + footer
+
+
+def render_message(
+    *,
+    template: MessageTemplate,
+    contact: Contact,
+    campaign: Campaign,
+    delivery_id: int | None = None,
+    recent: dict[str, Any] | None = None,
+) -> RenderedMessage:
+    """Render what the campaign's channel needs (email: subject, preheader, HTML, text; SMS:
+    the SMS body). A marketing email gets the standard footer (unsubscribe and preference
+    links, postal address) in each body that does not use ``{{ unsubscribe_url }}`` itself,
+    and the preheader as a hidden span at the top of the HTML. Raises RenderError."""
+    if recent is None:
+        recent = recent_context_for([contact.pk]).get(contact.pk, {}) if contact.pk else {}
+    context = _context(contact=contact, campaign=campaign, delivery_id=delivery_id, recent=recent)
+
+    if campaign.channel == "sms":
+        sms_body = _render_field("sms_body", template.sms_body, context, html=False).strip()
+        return RenderedMessage(subject="", preheader="", html="", text="", sms_body=sms_body)
+
+    subject = _one_line(_render_field("subject", template.subject, context, html=False))
+    preheader = _one_line(_render_field("preheader", template.preheader, context, html=False))
+    html = _render_field("html_body", template.html_body, context, html=True)
+    if template.text_body:
+        text = _render_field("text_body", template.text_body, context, html=False).strip()
+        text_has_link = "unsubscribe_url" in template.text_body
+    else:
+        text = html_to_text(html)
+        text_has_link = "unsubscribe_url" in template.html_body
+
+    if not campaign.is_transactional:
+        footer_context = {
+            "unsubscribe_url": context["unsubscribe_url"],
+            "preferences_url": context["preferences_url"],
+            "sender": context["sender"],
+        }
+        if html and "unsubscribe_url" not in template.html_body:
+            html = _append_html_footer(
+                html, render_to_string("campaigns/email/footer.html", footer_context)
+            )
+        if not text_has_link:
+            footer = render_to_string("campaigns/email/footer.txt", footer_context).strip()
+            text = f"{text}\n\n{footer}" if text else footer
+    if html:
+        html = _with_preheader(html, preheader)
+    return RenderedMessage(subject=subject, preheader=preheader, html=html, text=text, sms_body="")
+
+
+# --- Validation ------------------------------------------------------------------------------
+
+SAMPLE_CONTACTS = 3
+
+
+def _sample_contacts() -> list[Contact]:
+    real = list(Contact.objects.filter(is_erased=False).order_by("-id")[:SAMPLE_CONTACTS])
+    if real:
+        return real
+    return [
+        Contact(
+            id=0,
+            first_name="Ada",
+            last_name="Lovelace",
+            email="ada@example.com",
+            phone="+14155550123",
+            locale="en-GB",
+            timezone="Europe/London",
+            country="GB",
+            attributes={"plan": "pro", "loyalty_points": 120},
+        )
+    ]
+
+
+def _sample_recent() -> dict[str, Any]:
+    return {
+        "last_viewed": {"product_id": "SKU-1", "product_name": "Blue mug"},
+        "last_order": {"value": "42.50", "currency": "EUR", "order_id": "A-1"},
+    }
+
+
+def _fields_for(template: MessageTemplate) -> Iterable[tuple[str, bool]]:
+    if template.channel == "sms":
+        yield "sms_body", False
+    else:
+        yield from (
+            ("subject", False),
+            ("preheader", False),
+            ("html_body", True),
+            ("text_body", False),
+        )
+
+
+def template_errors(
+    template: MessageTemplate, *, contacts: Sequence[Contact] | None = None
+) -> dict[str, list[str]]:
+    """Errors by model field name. Each field is compiled and rendered for a few sample
+    contacts (the newest real ones, else a built-in sample), so that one bad field does not
+    hide another."""
+    errors: dict[str, list[str]] = {}
+
+    def add(field: str, message: str) -> None:
+        if message not in errors.setdefault(field, []):
+            errors[field].append(message)
+
+    if template.channel == "sms":
+        if not template.sms_body.strip():
+            add("sms_body", "an SMS template needs an SMS body")
+    else:
+        if not template.subject.strip():
+            add("subject", "an email template needs a subject")
+        if not (template.html_body.strip() or template.text_body.strip()):
+            add("html_body", "an email template needs an HTML body or a text body")
+
+    samples = list(contacts) if contacts is not None else _sample_contacts()
+    recent_by_id = recent_context_for([c.pk for c in samples if c.pk])
+    campaign = Campaign(name="Sample campaign", slug="sample", channel=template.channel)
+    for field, html in _fields_for(template):
+        source = getattr(template, field)
+        for contact in samples:
+            recent = recent_by_id.get(contact.pk) or _sample_recent()
+            context = _context(contact=contact, campaign=campaign, delivery_id=None, recent=recent)
+            try:
+                _render_field(field, source, context, html=html)
+            except RenderError as exc:
+                add(field, exc.problem)
+                break
+    return errors
+
+
+def template_validate(template: MessageTemplate) -> list[str]:
+    """Every problem as "<field label>: <problem>"; empty when the template is fine."""
+    return [
+        f"{FIELD_LABELS.get(field, field)}: {message}"
+        for field, messages in template_errors(template).items()
+        for message in messages
+    ]

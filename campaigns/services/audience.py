@@ -1,0 +1,59 @@
+"""Who a campaign goes to, answered in SQL: current members of its audience segment, minus
+members of its exclusion segments, minus erased contacts. Read in keyset chunks by id."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from django.db.models import Exists, OuterRef, QuerySet
+
+from campaigns.models import Campaign
+from crm.models import Contact
+from segments.models import SegmentMembership
+
+
+def _excluded(campaign: Campaign) -> Exists | None:
+    exclusion_ids = list(campaign.exclusion_segments.values_list("pk", flat=True))
+    if not exclusion_ids:
+        return None
+    return Exists(
+        SegmentMembership.objects.filter(
+            contact_id=OuterRef("pk"), segment_id__in=exclusion_ids, exited_at__isnull=True
+        )
+    )
+
+
+def audience_queryset(*, campaign: Campaign) -> QuerySet[Contact]:
+    if campaign.audience_id is None:
+        return Contact.objects.none()
+    members = Contact.objects.filter(
+        Exists(
+            SegmentMembership.objects.filter(
+                contact_id=OuterRef("pk"), segment_id=campaign.audience_id, exited_at__isnull=True
+            )
+        ),
+        is_erased=False,
+    )
+    excluded = _excluded(campaign)
+    return members.filter(~excluded) if excluded is not None else members
+
+
+def audience_chunks(
+    *, campaign: Campaign, chunk_size: int = 2000
+) -> Iterator[list[tuple[int, str]]]:
+    """[(contact id, time zone)] in id order, chunk by chunk (keyset pagination)."""
+    queryset = audience_queryset(campaign=campaign).order_by("pk")
+    last_id = 0
+    while True:
+        chunk = list(queryset.filter(pk__gt=last_id).values_list("pk", "timezone")[:chunk_size])
+        if not chunk:
+            return
+        yield chunk
+        last_id = chunk[-1][0]
+
+
+def contact_excluded(*, campaign: Campaign, contact_id: int) -> bool:
+    excluded = _excluded(campaign)
+    if excluded is None:
+        return False
+    return Contact.objects.filter(pk=contact_id).filter(excluded).exists()

@@ -1,0 +1,154 @@
+"""The last-moment checks on claimed deliveries, a few queries per batch (never per contact).
+
+For each delivery, the first check that holds it back decides, in this order:
+
+1. erased contact → skipped, erased;
+2. no address, or one that is not an email / E.164 number → skipped, invalid_address;
+3. the current address's hash is on the suppression list → skipped, suppressed;
+4. the latest consent entry for the campaign's channel and purpose is not "granted" →
+   skipped, no_consent (a withdrawal after queueing is seen here);
+5. Contact.marketing_paused_until in the future (non-transactional campaigns) → skipped,
+   paused. Skipped rather than deferred: the person asked for a break, and deferring would
+   pile every campaign of the pause onto the day it ends;
+6. SMS outside 08:00 to 21:00 in the contact's zone (non-transactional; see scheduling.py for
+   unknown zones) → deferred, quiet_hours, until the next allowed local 08:00;
+7. over a frequency cap (non-transactional, priority below 10) → deferred, capped, until the
+   contact's next local day when the campaign defers, else skipped, capped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from django.core.exceptions import ValidationError
+
+from campaigns.models import Campaign, Delivery
+from campaigns.services import caps
+from campaigns.services.scheduling import contact_zone, quiet_hours_zones, sms_next_allowed
+from crm.models import Channel, ConsentRecord, Contact, Suppression
+from crm.normalise import address_hash, normalise_email
+from crm.selectors import consent_latest_status_subquery
+
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+Reason = Delivery.Reason
+
+
+@dataclass
+class Decision:
+    delivery: Delivery
+    action: Literal["send", "skip", "defer"]
+    contact: Contact | None = None
+    address: str = ""
+    reason: str = ""
+    until: dt.datetime | None = None
+    error: str = ""
+
+
+def _address(contact: Contact, channel: str) -> str | None:
+    """The contact's current address on the channel, or None when missing or malformed."""
+    if channel == Channel.EMAIL:
+        try:
+            return normalise_email(contact.email or "")
+        except ValidationError:
+            return None
+    phone = (contact.phone or "").strip()
+    return phone if _E164.match(phone) else None
+
+
+def deliveries_check(
+    *, campaign: Campaign, deliveries: list[Delivery], now: dt.datetime
+) -> list[Decision]:
+    """Decide, for claimed deliveries of one campaign, which go out now."""
+    channel = campaign.channel
+    contacts = {
+        contact.pk: contact
+        for contact in Contact.objects.filter(pk__in=[d.contact_id for d in deliveries]).annotate(
+            current_consent=consent_latest_status_subquery(
+                channel=channel, purpose=campaign.purpose
+            )
+        )
+    }
+    addresses = {cid: _address(contact, channel) for cid, contact in contacts.items()}
+    hashes = {cid: address_hash(channel, a) for cid, a in addresses.items() if a is not None}
+    suppressed = set(
+        Suppression.objects.filter(
+            channel=channel, address_hash__in=set(hashes.values())
+        ).values_list("address_hash", flat=True)
+    )
+    bypass = campaign.is_transactional
+    bypass_caps = bypass or campaign.priority >= 10
+    cap_state = (
+        None
+        if bypass_caps
+        else caps.cap_state_load(
+            channel=channel,
+            contact_ids=contacts.keys(),
+            exclude_delivery_ids=[d.pk for d in deliveries],
+            now=now,
+        )
+    )
+    decisions: list[Decision] = []
+    for delivery in deliveries:
+        contact = contacts.get(delivery.contact_id)
+
+        def skip(reason: str, error: str = "", delivery: Delivery = delivery) -> Decision:
+            return Decision(delivery=delivery, action="skip", reason=reason, error=error)
+
+        if contact is None or contact.is_erased:
+            decisions.append(skip(Reason.ERASED))
+            continue
+        address = addresses[contact.pk]
+        if address is None:
+            decisions.append(skip(Reason.INVALID_ADDRESS, f"no valid {channel} address"))
+            continue
+        if hashes[contact.pk] in suppressed:
+            decisions.append(skip(Reason.SUPPRESSED))
+            continue
+        consent = getattr(contact, "current_consent", None)
+        if consent != ConsentRecord.Status.GRANTED:
+            state = consent or "never given"
+            decisions.append(skip(Reason.NO_CONSENT, f"{channel}/{campaign.purpose}: {state}"))
+            continue
+        if not bypass and contact.marketing_paused_until and contact.marketing_paused_until > now:
+            decisions.append(
+                skip(Reason.PAUSED, f"paused until {contact.marketing_paused_until:%Y-%m-%d}")
+            )
+            continue
+        if channel == Channel.SMS and not bypass:
+            zones = quiet_hours_zones(
+                timezone_name=contact.timezone, country=contact.country, phone=address
+            )
+            allowed = sms_next_allowed(now, zones)
+            if allowed > now:
+                decisions.append(
+                    Decision(
+                        delivery=delivery, action="defer", reason=Reason.QUIET_HOURS, until=allowed
+                    )
+                )
+                continue
+        if cap_state is not None:
+            zone = contact_zone(contact.timezone)
+            blocked = caps.cap_blocked_until(cap_state, contact_id=contact.pk, zone=zone, now=now)
+            if blocked is not None:
+                if not campaign.defer_when_capped:
+                    decisions.append(skip(Reason.CAPPED))
+                    continue
+                if channel == Channel.SMS:
+                    blocked = sms_next_allowed(
+                        blocked,
+                        quiet_hours_zones(
+                            timezone_name=contact.timezone, country=contact.country, phone=address
+                        ),
+                    )
+                decisions.append(
+                    Decision(delivery=delivery, action="defer", reason=Reason.CAPPED, until=blocked)
+                )
+                continue
+            caps.cap_count(cap_state, contact_id=contact.pk, now=now)
+        decisions.append(
+            Decision(delivery=delivery, action="send", contact=contact, address=address)
+        )
+    return decisions

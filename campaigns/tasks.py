@@ -1,0 +1,36 @@
+"""Celery tasks of the dispatch pipeline: load, call the service, done. Routed to the
+"dispatch" queue by settings.CELERY_TASK_ROUTES."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import shared_task
+
+from campaigns.models import Campaign
+from campaigns.services import dispatch, sweeps
+
+
+@shared_task
+def deliveries_send(delivery_ids: list[int]) -> dict[str, Any]:
+    """One batch (about SEND_BATCH_SIZE ids): claim, check, render, send, record."""
+    return dispatch.deliveries_send(delivery_ids=delivery_ids).as_dict()
+
+
+@shared_task
+def campaign_launch(campaign_id: int, occurrence: str = "") -> int:
+    """Admin's "send now": audience to deliveries, batches enqueued."""
+    campaign = Campaign.objects.get(pk=campaign_id)
+    return dispatch.campaign_launch(campaign=campaign, occurrence=occurrence).enqueued
+
+
+@shared_task
+def deliveries_enqueue_due() -> int:
+    """Every minute: deferred and backed-off deliveries whose time has come."""
+    return sweeps.deliveries_enqueue_due().enqueued
+
+
+@shared_task
+def campaigns_start_due() -> int:
+    """Every minute: scheduled broadcasts and recurring occurrences that are due."""
+    return len(sweeps.campaigns_start_due())

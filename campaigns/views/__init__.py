@@ -1,0 +1,1 @@
+"""Public pages (unsubscribe, preference centre) and provider webhooks (Twilio)."""

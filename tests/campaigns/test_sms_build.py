@@ -1,0 +1,119 @@
+"""SMS length in segments as the carrier bills it, and the message built for a delivery."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from campaigns.channels.sms import build_sms, get_sms_backend, sms_segments
+from campaigns.models import Campaign, Delivery, MessageTemplate, Variant
+from campaigns.rendering import render_message
+from tests.factories import ContactFactory
+
+# --- Segments ------------------------------------------------------------------------------
+
+
+def test_160_gsm_characters_fit_one_segment() -> None:
+    assert sms_segments("a" * 160) == ("GSM-7", 160, 1)
+
+
+def test_161_gsm_characters_take_two_segments_of_153() -> None:
+    assert sms_segments("a" * 161) == ("GSM-7", 161, 2)
+    assert sms_segments("a" * 306) == ("GSM-7", 306, 2)
+    assert sms_segments("a" * 307) == ("GSM-7", 307, 3)
+
+
+def test_gsm_accented_letters_stay_gsm_7() -> None:
+    assert sms_segments("Café à Genève, Müller, Niño") == ("GSM-7", 27, 1)
+
+
+def test_gsm_extension_characters_count_two() -> None:
+    assert sms_segments("€5 [sale] {now} ~ ^ | \\") == ("GSM-7", 32, 1)
+    assert sms_segments("€" * 80) == ("GSM-7", 160, 1)
+    assert sms_segments("€" * 81) == ("GSM-7", 162, 2)
+
+
+def test_an_extension_character_never_splits_across_segments() -> None:
+    # 152 plain characters then "€": 154 septets; the escape pair moves whole to part two.
+    assert sms_segments("a" * 152 + "€" + "a" * 8) == ("GSM-7", 162, 2)
+    assert sms_segments("a" * 152 + "€" + "a" * 152) == ("GSM-7", 306, 3)
+
+
+def test_one_non_gsm_character_makes_the_message_ucs_2() -> None:
+    assert sms_segments("Hi Ćiro") == ("UCS-2", 7, 1)
+    assert sms_segments("你" * 70) == ("UCS-2", 70, 1)
+
+
+def test_71_ucs_2_characters_take_two_segments_of_67() -> None:
+    assert sms_segments("你" * 71) == ("UCS-2", 71, 2)
+    assert sms_segments("你" * 134) == ("UCS-2", 134, 2)
+    assert sms_segments("你" * 135) == ("UCS-2", 135, 3)
+
+
+def test_an_emoji_counts_two_ucs_2_units() -> None:
+    assert sms_segments("😀" * 35) == ("UCS-2", 70, 1)
+    assert sms_segments("😀" * 36) == ("UCS-2", 72, 2)
+
+
+def test_an_empty_body_has_no_segment() -> None:
+    assert sms_segments("") == ("GSM-7", 0, 0)
+
+
+# --- Building ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def delivery() -> Delivery:
+    contact = ContactFactory.create(first_name="Ada", phone="+14155550100")
+    template = MessageTemplate.objects.create(
+        name="s", channel="sms", sms_body="Hi {{ contact.first_name }}, 10% off. Reply STOP"
+    )
+    campaign = Campaign.objects.create(
+        name="Flash", slug="flash", channel="sms", sms_from="+14155550999"
+    )
+    variant = Variant.objects.create(campaign=campaign, template=template)
+    return Delivery.objects.create(
+        campaign=campaign, variant=variant, contact=contact, channel="sms", to_address=""
+    )
+
+
+def built(delivery: Delivery) -> Any:
+    assert delivery.variant is not None
+    rendered = render_message(
+        template=delivery.variant.template,
+        contact=delivery.contact,
+        campaign=delivery.campaign,
+        delivery_id=delivery.pk,
+    )
+    return build_sms(
+        delivery=delivery, campaign=delivery.campaign, contact=delivery.contact, rendered=rendered
+    )
+
+
+@pytest.mark.django_db
+def test_the_sms_carries_the_status_callback_and_the_delivery_id(
+    settings: Any, delivery: Delivery
+) -> None:
+    settings.PUBLIC_BASE_URL = "https://cadence.example"
+
+    message = built(delivery)
+
+    assert message.to == "+14155550100"
+    assert message.from_ == "+14155550999"
+    assert message.body == "Hi Ada, 10% off. Reply STOP"
+    assert message.status_callback == "https://cadence.example/webhooks/twilio/status/"
+    assert message.metadata["delivery_id"] == str(delivery.pk)
+
+
+@pytest.mark.django_db
+def test_the_built_sms_lands_in_the_outbox_with_its_delivery_id(
+    outbox: Path, delivery: Delivery
+) -> None:
+    get_sms_backend().send(built(delivery))
+
+    record = json.loads((outbox / "sms.jsonl").read_text(encoding="utf-8"))
+    assert record["body"] == "Hi Ada, 10% off. Reply STOP"
+    assert record["metadata"]["delivery_id"] == str(delivery.pk)

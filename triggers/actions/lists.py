@@ -1,0 +1,70 @@
+"""Add the contact to, or remove it from, a static list (triggers.StaticList)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django import forms
+
+from triggers.actions.base import ActionError, ActionType, actions
+
+if TYPE_CHECKING:
+    from triggers.models import TriggerFiring
+
+
+class ListSlugField(forms.SlugField):
+    def validate(self, value: Any) -> None:
+        from triggers.models import StaticList
+
+        super().validate(value)
+        if value and not StaticList.objects.filter(slug=value).exists():
+            raise forms.ValidationError(f"no static list with the slug {value!r}.")
+
+
+class ListForm(forms.Form):
+    list = ListSlugField(help_text="A static list's slug, e.g. vip-callback")
+
+
+def _list(slug: str) -> Any:
+    from triggers.models import StaticList
+
+    found = StaticList.objects.filter(slug=slug).first()
+    if found is None:
+        raise ActionError(f"static list {slug!r} no longer exists")
+    return found
+
+
+@actions.register
+class AddToList(ActionType):
+    id = "add_to_list"
+    label = "add to the static list {list}"
+    form = ListForm
+
+    def run(
+        self, options: dict[str, Any], *, firing: TriggerFiring, contact_id: int
+    ) -> dict[str, Any]:
+        from triggers.models import StaticListMember
+
+        _, created = StaticListMember.objects.get_or_create(
+            static_list=_list(options["list"]),
+            contact_id=contact_id,
+            defaults={"added_by_firing": firing},
+        )
+        return {"list": options["list"], "added": created}
+
+
+@actions.register
+class RemoveFromList(ActionType):
+    id = "remove_from_list"
+    label = "remove from the static list {list}"
+    form = ListForm
+
+    def run(
+        self, options: dict[str, Any], *, firing: TriggerFiring, contact_id: int
+    ) -> dict[str, Any]:
+        from triggers.models import StaticListMember
+
+        removed, _ = StaticListMember.objects.filter(
+            static_list=_list(options["list"]), contact_id=contact_id
+        ).delete()
+        return {"list": options["list"], "removed": bool(removed)}

@@ -1,0 +1,153 @@
+"""Call an outgoing webhook: a JSON POST signed with HMAC-SHA256 over the body
+(settings.TRIGGER_WEBHOOK_SECRET), with a timeout, to a public address only.
+
+The host is resolved once, every address it resolves to is checked (private, loopback,
+link-local, multicast, reserved and unspecified ones are refused unless
+settings.TRIGGER_WEBHOOKS_ALLOW_PRIVATE), and the connection goes to the address that was
+checked, so a DNS answer that changes between check and connect cannot redirect the call.
+Redirects are not followed."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import http.client
+import ipaddress
+import json
+import socket
+import ssl
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from django import forms
+from django.conf import settings
+from django.utils import timezone
+
+from triggers.actions.base import ActionError, ActionType, actions
+
+if TYPE_CHECKING:
+    from triggers.models import TriggerFiring
+
+SIGNATURE_HEADER = "X-Cadence-Signature"
+MAX_TIMEOUT = 30
+
+
+class WebhookForm(forms.Form):
+    url = forms.URLField(
+        max_length=2000, assume_scheme="https", help_text="e.g. https://hooks.example.com/cadence"
+    )
+    timeout = forms.FloatField(
+        min_value=0.5, max_value=MAX_TIMEOUT, required=False, help_text="Seconds, e.g. 5"
+    )
+
+    def clean_url(self) -> str:
+        url = str(self.cleaned_data["url"])
+        if urlsplit(url).scheme not in ("http", "https"):
+            raise forms.ValidationError("only http and https URLs are allowed.")
+        return url
+
+
+def webhook_signature(body: bytes, *, secret: str) -> str:
+    """The value of X-Cadence-Signature: 'sha256=' and the hex HMAC of the raw body."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def _allowed_address(host: str, port: int) -> str:
+    """Resolve host and return an address we may connect to; raise ActionError otherwise."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise ActionError(f"webhook host {host!r} does not resolve: {exc}") from exc
+    addresses = [str(info[4][0]) for info in infos]
+    if not getattr(settings, "TRIGGER_WEBHOOKS_ALLOW_PRIVATE", False):
+        for address in addresses:
+            ip = ipaddress.ip_address(address.split("%")[0])
+            if (
+                ip.is_private
+                or ip.is_loopback
+                or ip.is_link_local
+                or ip.is_multicast
+                or ip.is_reserved
+                or ip.is_unspecified
+                or not ip.is_global
+            ):
+                raise ActionError(
+                    f"webhook refused: {host} resolves to {address}, a private, loopback or "
+                    "link-local address (settings.TRIGGER_WEBHOOKS_ALLOW_PRIVATE allows it)"
+                )
+    return addresses[0]
+
+
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """HTTPS to a checked address, with the certificate verified for the host name."""
+
+    def __init__(self, host: str, address: str, **kwargs: Any) -> None:
+        super().__init__(host, context=ssl.create_default_context(), **kwargs)
+        self._address = address
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
+
+
+def webhook_post(*, url: str, payload: dict[str, Any], timeout: float) -> tuple[int, str]:
+    secret = getattr(settings, "TRIGGER_WEBHOOK_SECRET", "")
+    if not secret:
+        raise ActionError("set TRIGGER_WEBHOOK_SECRET to sign outgoing webhooks")
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    address = _allowed_address(host, port)
+    body = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "Cadence-Triggers/1",
+        SIGNATURE_HEADER: webhook_signature(body, secret=secret),
+        "Host": parts.netloc,
+    }
+    connection: http.client.HTTPConnection
+    if parts.scheme == "https":
+        connection = _PinnedHTTPSConnection(host, address, port=port, timeout=timeout)
+    else:
+        connection = http.client.HTTPConnection(address, port, timeout=timeout)
+    path = parts.path or "/"
+    if parts.query:
+        path += f"?{parts.query}"
+    try:
+        connection.request("POST", path, body=body, headers=headers)
+        response = connection.getresponse()
+        text = response.read(2000).decode("utf-8", "replace")
+    except (OSError, http.client.HTTPException) as exc:
+        raise ActionError(f"webhook {url} failed: {exc.__class__.__name__}: {exc}") from exc
+    finally:
+        connection.close()
+    if not 200 <= response.status < 300:
+        raise ActionError(f"webhook {url} answered {response.status}: {text[:200]}")
+    return response.status, text
+
+
+@actions.register
+class CallWebhook(ActionType):
+    id = "webhook"
+    label = "call the webhook {url}"
+    form = WebhookForm
+
+    def run(
+        self, options: dict[str, Any], *, firing: TriggerFiring, contact_id: int
+    ) -> dict[str, Any]:
+        from crm.models import Contact
+
+        contact_uuid = Contact.objects.filter(pk=contact_id).values_list("uuid", flat=True).first()
+        payload = {
+            "rule": firing.rule.slug,
+            "rule_version": firing.rule_version,
+            "firing_id": firing.pk,
+            "occurrence": firing.occurrence_key,
+            "contact": str(contact_uuid) if contact_uuid else None,
+            "fired_at": firing.fired_at.isoformat(),
+            "sent_at": timezone.now().isoformat(),
+        }
+        status, _ = webhook_post(
+            url=options["url"], payload=payload, timeout=float(options.get("timeout") or 5)
+        )
+        return {"url": options["url"], "status": status}

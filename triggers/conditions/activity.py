@@ -1,0 +1,63 @@
+"""Time since activity: dormancy (no event of any type for D days, from
+Contact.last_activity_at: creating or editing a contact is not activity) and days since the
+last purchase."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django import forms
+from django.db.models import Q
+
+from triggers.conditions.base import ConditionType, Expression, conditions
+from triggers.facts import BaseNeed, Need
+
+COMPARISONS = (("more_than", "more than"), ("less_than", "less than"))
+
+
+class DormancyForm(forms.Form):
+    days = forms.IntegerField(min_value=1, max_value=3650, help_text="e.g. 60")
+
+
+@conditions.register
+class Dormancy(ConditionType):
+    id = "dormancy"
+    label = "no activity of any kind for {days} days"
+    form = DormancyForm
+    time_dependent = True
+
+    def facts_needed(self, options: dict[str, Any]) -> list[Need]:
+        return [BaseNeed("inactive_days")]
+
+    def compile(self, options: dict[str, Any]) -> Expression:
+        return {"$gte": {"inactive_days": int(options["days"])}}
+
+    def candidates(self, options: dict[str, Any], *, now: dt.datetime) -> Q | None:
+        return Q(last_activity_at__lte=now - dt.timedelta(days=int(options["days"])))
+
+
+class PurchaseDaysForm(forms.Form):
+    operator = forms.ChoiceField(choices=COMPARISONS, help_text="more_than or less_than")
+    days = forms.IntegerField(min_value=0, max_value=3650, help_text="e.g. 30")
+
+
+@conditions.register
+class DaysSincePurchase(ConditionType):
+    id = "days_since_purchase"
+    label = "last purchase {operator} {days} days ago"
+    form = PurchaseDaysForm
+    time_dependent = True
+
+    def facts_needed(self, options: dict[str, Any]) -> list[Need]:
+        return [BaseNeed("purchase_days")]
+
+    def compile(self, options: dict[str, Any]) -> Expression:
+        op = "$gt" if options["operator"] == "more_than" else "$lt"
+        return {op: {"purchase_days": int(options["days"])}}
+
+    def candidates(self, options: dict[str, Any], *, now: dt.datetime) -> Q | None:
+        edge = now - dt.timedelta(days=int(options["days"]))
+        if options["operator"] == "more_than":
+            return Q(last_purchase_at__lt=edge)
+        return Q(last_purchase_at__gt=edge)
