@@ -181,6 +181,7 @@ TWILIO_MESSAGING_SERVICE_SID = env_str("TWILIO_MESSAGING_SERVICE_SID")
 TWILIO_FROM_NUMBER = env_str("TWILIO_FROM_NUMBER")
 # Tests and benchmarks point the real twilio client at a fake server on 127.0.0.1.
 TWILIO_API_BASE_URL = env_str("TWILIO_API_BASE_URL")
+SMS_OPT_OUT_TEXT = env_str("SMS_OPT_OUT_TEXT", "Reply STOP to opt out.")
 SMS_HELP_TEXT = env_str(
     "SMS_HELP_TEXT", "Cadence Demo Shop: reply STOP to unsubscribe. Msg&data rates may apply."
 )

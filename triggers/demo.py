@@ -6,15 +6,23 @@ shifted so that its latest event happened half an hour ago, whenever the demo ru
 
 from __future__ import annotations
 
+import base64
 import csv
 import datetime as dt
+import email
 import json
+import os
+import subprocess
+import sys
 import threading
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from email import policy
 from pathlib import Path
 from socketserver import ThreadingMixIn
 from typing import Any
@@ -25,110 +33,30 @@ from django.core.management import call_command
 from django.core.management.base import OutputWrapper
 from django.core.wsgi import get_wsgi_application
 from django.db import connection
+from django.db.models import Q
 from django.utils import timezone
 
-from crm.models import ConsentRecord, Contact, ContactMerge, Event, MergeCandidate
+from campaigns.channels.provider_events import twilio_signature
+from campaigns.models import Campaign, Delivery, Response
+from campaigns.services.dispatch import campaign_launch, campaign_progress
+from crm.models import (
+    ConsentRecord,
+    Contact,
+    ContactMerge,
+    Event,
+    MergeCandidate,
+    Suppression,
+)
+from crm.normalise import address_hash
 from crm.services.importing import import_contacts_file, import_events_file
-from segments.models import Segment
+from segments.models import SegmentPendingContact
+from triggers.demo_catalogue import demo_catalogue_create
+from triggers.models import TriggerFiring, TriggerPendingContact, TriggerRule
 
 DEMO_DATA = Path(__file__).resolve().parent / "demo_data"
 CONTACTS_CSV = DEMO_DATA / "contacts.csv"
 EVENTS_CSV = DEMO_DATA / "events.csv"
 DEMO_MARKER = "demo-"
-
-
-# Segments a shop starts with: behaviour, purchases, consent, lifecycle and RFM combined.
-DEMO_SEGMENTS: list[dict[str, Any]] = [
-    {
-        "slug": "browsed-not-bought-24h",
-        "name": "Browsed, didn't buy (24 h)",
-        "description": "Viewed at least 3 products and ordered nothing in the last day.",
-        "min_size": 5,
-        "definition": {
-            "op": "and",
-            "conditions": [
-                {
-                    "type": "behaviour",
-                    "event": "product_viewed",
-                    "operator": "at_least",
-                    "count": 3,
-                    "days": 1,
-                },
-                {"type": "behaviour", "event": "order_completed", "operator": "none", "days": 1},
-            ],
-        },
-    },
-    {
-        "slug": "dormant-60d",
-        "name": "Dormant for 60 days",
-        "description": "No activity of any kind for more than 60 days.",
-        "min_size": 5,
-        "definition": {
-            "op": "and",
-            "conditions": [
-                {"type": "recency", "of": "activity", "operator": "more_than", "days": 60}
-            ],
-        },
-    },
-    {
-        "slug": "email-subscribers",
-        "name": "Email subscribers",
-        "description": "Everyone with email marketing consent.",
-        "min_size": 10,
-        "definition": {
-            "op": "and",
-            "conditions": [
-                {"type": "consent", "channel": "email", "purpose": "marketing", "state": "has"}
-            ],
-        },
-    },
-    {
-        "slug": "best-customers",
-        "name": "Best customers",
-        "description": "RFM champions or loyal customers who are still active.",
-        "min_size": 5,
-        "definition": {
-            "op": "and",
-            "conditions": [
-                {
-                    "op": "or",
-                    "conditions": [
-                        {"type": "rfm", "group": "champions"},
-                        {"type": "rfm", "group": "loyal"},
-                    ],
-                },
-                {"type": "lifecycle", "stages": ["active", "new", "reactivated"]},
-            ],
-        },
-    },
-    {
-        "slug": "europe-kitchen-fans",
-        "name": "Kitchen fans in Europe",
-        "description": "Viewed kitchen products in the last 30 days, living in Europe.",
-        "definition": {
-            "op": "and",
-            "conditions": [
-                {
-                    "type": "behaviour",
-                    "event": "product_viewed",
-                    "operator": "at_least",
-                    "count": 1,
-                    "days": 30,
-                    "where": [{"property": "category", "operator": "equals", "value": "kitchen"}],
-                },
-                {"type": "country", "operator": "in", "countries": ["DE", "FR", "GB", "ES", "IT"]},
-            ],
-        },
-    },
-]
-
-
-def demo_segments_create() -> list[Segment]:
-    segments = []
-    for spec in DEMO_SEGMENTS:
-        segment, _ = Segment.objects.get_or_create(slug=spec["slug"], defaults=spec)
-        segments.append(segment)
-    return segments
 
 
 def demo_analytics(*, stdout: OutputWrapper) -> None:
@@ -164,13 +92,14 @@ def _write_csv(path: Path, rows: list[dict[str, str]]) -> Path:
 
 
 def demo_data_load(*, stdout: OutputWrapper) -> bool:
-    """Load the demo contacts and events once; returns False when they were already there."""
+    """Load the demo shop once: segments, campaigns, rules, contacts and events; returns
+    False when it was already there."""
     if Contact.objects.filter(external_id__startswith=DEMO_MARKER).exists():
         return False
+    demo_catalogue_create()
     import_contacts_file(path=CONTACTS_CSV, stdout=stdout)
     shifted = _write_csv(settings.VAR_DIR / "imports" / "demo-events.csv", demo_events_shifted())
     import_events_file(path=shifted, stdout=stdout)
-    demo_segments_create()
     demo_analytics(stdout=stdout)
     return True
 
@@ -240,11 +169,133 @@ def _heading(stdout: OutputWrapper, title: str) -> None:
     stdout.write(f"\n{title}\n{'-' * len(title)}\n")
 
 
+@contextmanager
+def _worker(*, stdout: OutputWrapper) -> Iterator[None]:
+    """A real Celery worker on this demo's database and broker, as `make run` starts."""
+    log_path = settings.VAR_DIR / "worker.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "--loglevel=INFO",
+                "--queues=default,dispatch,evaluation,webhooks",
+                "--concurrency=2",
+                "--without-gossip",
+                "--without-mingle",
+                "--hostname=demo@%h",
+            ],
+            cwd=settings.BASE_DIR,
+            env=os.environ.copy(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        stdout.write(f"worker:   a real Celery worker (pid {process.pid}), log in {log_path}\n")
+        try:
+            yield
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def _busy() -> dict[str, int]:
+    """Work still waiting for the worker: evaluations, segment refreshes, firings, sends."""
+    now = timezone.now()
+    due = Q(not_before__isnull=True) | Q(not_before__lte=now)
+    return {
+        "evaluations": TriggerPendingContact.objects.count(),
+        "segment refreshes": SegmentPendingContact.objects.count(),
+        "firings": TriggerFiring.objects.filter(status=TriggerFiring.Status.PENDING).count(),
+        "sends": Delivery.objects.filter(
+            due, status__in=[Delivery.Status.QUEUED, Delivery.Status.SENDING]
+        ).count(),
+    }
+
+
+def _wait_idle(*, stdout: OutputWrapper, timeout: float = 180) -> None:
+    """Until the worker has nothing left that is due (deferred sends wait for their time)."""
+    deadline = time.monotonic() + timeout
+    quiet = 0
+    while time.monotonic() < deadline:
+        busy = _busy()
+        quiet = quiet + 1 if not any(busy.values()) else 0
+        if quiet >= 3:
+            return
+        time.sleep(1)
+    stdout.write(f"  (still busy after {timeout:.0f}s: {_busy()}; see the worker log)\n")
+
+
+def _outbox_summary(stdout: OutputWrapper) -> None:
+    emails = sorted(Path(settings.EMAIL_OUTBOX_DIR).glob("*.eml"))
+    sms_file = Path(settings.SMS_OUTBOX_FILE)
+    sms = sms_file.read_text(encoding="utf-8").splitlines() if sms_file.exists() else []
+    stdout.write(
+        f"outbox: {len(emails)} emails in {settings.EMAIL_OUTBOX_DIR}, "
+        f"{len(sms)} SMS in {sms_file}\n"
+    )
+
+
+def _progress_line(campaign: Campaign) -> str:
+    progress = campaign_progress(campaign=campaign)
+    statuses = ", ".join(f"{status} {n}" for status, n in progress["by_status"].items())
+    reasons = ", ".join(f"{reason} {n}" for reason, n in progress["by_reason"].items())
+    return f"{progress['total']} deliveries: {statuses}" + (f" ({reasons})" if reasons else "")
+
+
+def _show_email(stdout: OutputWrapper, delivery: Delivery) -> None:
+    for path in Path(settings.EMAIL_OUTBOX_DIR).glob("*.eml"):
+        message = email.message_from_bytes(path.read_bytes(), policy=policy.default)
+        if message.get("X-Cadence-Delivery") == str(delivery.pk):
+            stdout.write(f"  {path.name}\n")
+            for header in ("To", "Subject", "List-Unsubscribe", "List-Unsubscribe-Post"):
+                value = str(message.get(header, ""))
+                stdout.write(f"    {header}: {value[:110]}{'…' if len(value) > 110 else ''}\n")
+            return
+
+
+def _consent_line(contact: Contact, channel: str) -> str:
+    entry = (
+        ConsentRecord.objects.filter(contact=contact, channel=channel, purpose="marketing")
+        .order_by("-occurred_at", "-id")
+        .first()
+    )
+    return f"{channel} marketing {entry.status} (source {entry.source})" if entry else "none"
+
+
+def _post(url: str, data: bytes, headers: dict[str, str]) -> int:
+    request = urllib.request.Request(url, data=data, headers=headers, method="POST")  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
 def demo_run(*, stdout: OutputWrapper) -> None:
+    # The demo signs its simulated Twilio replies and ESP webhooks itself; outside `make demo`
+    # these secrets may be unset, and demo-only values are enough for this process.
+    settings.TWILIO_AUTH_TOKEN = settings.TWILIO_AUTH_TOKEN or "demo-twilio-auth-token"
+    settings.ANYMAIL.setdefault("WEBHOOK_SECRET", "demo:demo-webhook-secret")
     stdout.write("Cadence demo\n============\n")
     stdout.write(f"database: {connection.vendor} ({settings.DATABASES['default']['NAME']})\n")
     stdout.write(f"outbox:   {settings.EMAIL_OUTBOX_DIR} and {settings.SMS_OUTBOX_FILE}\n")
+    demo_catalogue_create()
+    stdout.write(
+        "catalogue: segments, templates, campaigns and the rules browse-abandonment and "
+        "win-back (triggers/demo_data/rules.yaml), enabled\n"
+    )
+    with _worker(stdout=stdout), _http_server() as base_url:
+        _demo_steps(stdout=stdout, base_url=base_url)
 
+
+def _demo_steps(*, stdout: OutputWrapper, base_url: str) -> None:
     _heading(stdout, "1. Import contacts from a messy CSV")
     run = import_contacts_file(path=CONTACTS_CSV, stdout=stdout)
     stdout.write(
@@ -255,33 +306,30 @@ def demo_run(*, stdout: OutputWrapper) -> None:
         problems = [row for row in csv.DictReader(handle) if row.get("outcome") == "rejected"]
     for row in problems[:8]:
         stdout.write(f"  row {row['row']}, {row['column']}: {row['reason']}\n")
-    if len(problems) > 8:
-        stdout.write(f"  … {len(problems) - 8} more in the report\n")
     again = import_contacts_file(path=CONTACTS_CSV)
     stdout.write(
         f"second run of the same file: created {again.rows_created}, "
         f"updated {again.rows_updated} (nothing changes)\n"
     )
 
-    _heading(stdout, "2. Ingest events through the API over HTTP")
+    _heading(stdout, "2. Ingest events through the API over HTTP (the worker evaluates them)")
     out = _CaptureLastLine()
     call_command("create_api_key", "demo", stdout=out)
     key = out.last_line
     events = [_api_event(row) for row in demo_events_shifted()]
     statuses: Counter[str] = Counter()
     rejected: list[str] = []
-    with _http_server() as base_url:
-        for start in range(0, len(events), 500):
-            status, body = _post_json(
-                f"{base_url}/api/v1/events", key, {"events": events[start : start + 500]}
-            )
-            if status != 200:
-                raise RuntimeError(f"POST /api/v1/events answered {status}: {body}")
-            for result in body["results"]:
-                statuses[result["status"]] += 1
-                if result["status"] == "rejected":
-                    rejected.append(f"events[{start + result['index']}]: {result['error']}")
-        _, replay = _post_json(f"{base_url}/api/v1/events", key, {"events": events[:500]})
+    for start in range(0, len(events), 500):
+        status, body = _post_json(
+            f"{base_url}/api/v1/events", key, {"events": events[start : start + 500]}
+        )
+        if status != 200:
+            raise RuntimeError(f"POST /api/v1/events answered {status}: {body}")
+        for result in body["results"]:
+            statuses[result["status"]] += 1
+            if result["status"] == "rejected":
+                rejected.append(f"events[{start + result['index']}]: {result['error']}")
+    _, replay = _post_json(f"{base_url}/api/v1/events", key, {"events": events[:500]})
     stdout.write(
         f"{len(events)} events: accepted {statuses['accepted']}, duplicate "
         f"{statuses['duplicate']}, rejected {statuses['rejected']}\n"
@@ -290,6 +338,7 @@ def demo_run(*, stdout: OutputWrapper) -> None:
         stdout.write(f"  {line}\n")
     replayed = Counter(result["status"] for result in replay["results"])
     stdout.write(f"replaying the first batch: {dict(replayed)} (replays are harmless)\n")
+    _wait_idle(stdout=stdout)
 
     _heading(stdout, "3. Duplicates")
     call_command("find_duplicates", stdout=stdout)
@@ -315,15 +364,134 @@ def demo_run(*, stdout: OutputWrapper) -> None:
     call_command("data_quality", stdout=stdout)
 
     _heading(stdout, "5. Segments, lifecycle, RFM and clusters")
-    demo_segments_create()
     demo_analytics(stdout=stdout)
     call_command("segments", "list", stdout=stdout)
+
+    _heading(stdout, "6. Trigger rules firing")
+    call_command("triggers", "sweep", stdout=stdout)
+    _wait_idle(stdout=stdout)
+    for rule in TriggerRule.objects.order_by("slug"):
+        firings = TriggerFiring.objects.filter(rule=rule)
+        by_status = dict(Counter(firings.values_list("status", flat=True)))
+        stdout.write(f"{rule.slug}: {firings.count()} firings {by_status}\n")
+    for slug in ("browse-abandonment", "win-back-sms", "win-back-email"):
+        stdout.write(f"  campaign {slug}: {_progress_line(Campaign.objects.get(slug=slug))}\n")
+    _outbox_summary(stdout)
+    sample = Delivery.objects.filter(
+        campaign__slug="browse-abandonment", status=Delivery.Status.SENT
+    ).first()
+    if sample is not None:
+        stdout.write("one of the browse-abandonment emails:\n")
+        _show_email(stdout, sample)
+
+    _heading(stdout, "7. A broadcast to a segment")
+    broadcast = Campaign.objects.get(slug="november-picks")
+    # Scheduled for tomorrow 10:00 local in `make run`; the demo sends it now.
+    Campaign.objects.filter(pk=broadcast.pk).update(
+        scheduled_at=timezone.now(), send_at_local_time=None
+    )
+    call_command("campaigns", "send", "november-picks", stdout=stdout)
+    _wait_idle(stdout=stdout)
+    broadcast.refresh_from_db()
+    stdout.write(f"november-picks is {broadcast.status}: {_progress_line(broadcast)}\n")
+    _outbox_summary(stdout)
+
+    _heading(stdout, "8. Customers are obeyed at once")
+    sent = list(
+        Delivery.objects.filter(campaign=broadcast, status=Delivery.Status.SENT)
+        .select_related("contact")
+        .order_by("pk")[:2]
+    )
+    if len(sent) == 2:
+        unsubscriber, bouncer = sent[0], sent[1]
+        # a) One-click unsubscribe with the List-Unsubscribe URL from the email itself.
+        for path in Path(settings.EMAIL_OUTBOX_DIR).glob("*.eml"):
+            message = email.message_from_bytes(path.read_bytes(), policy=policy.default)
+            if message.get("X-Cadence-Delivery") == str(unsubscriber.pk):
+                header = str(message["List-Unsubscribe"])
+                url = header.split("<", 1)[1].split(">", 1)[0]
+                status = _post(
+                    url.replace(settings.PUBLIC_BASE_URL, base_url),
+                    b"List-Unsubscribe=One-Click",
+                    {"Content-Type": "application/x-www-form-urlencoded"},
+                )
+                stdout.write(
+                    f"one-click unsubscribe by {unsubscriber.contact.email}: HTTP {status}; "
+                    f"now {_consent_line(unsubscriber.contact, 'email')}\n"
+                )
+        # b) A hard bounce reported by the ESP's webhook (anymail, basic auth).
+        payload = {
+            "RecordType": "Bounce",
+            "ID": 900001,
+            "Type": "HardBounce",
+            "Email": bouncer.to_address,
+            "BouncedAt": timezone.now().isoformat(),
+            "Description": "The server was unable to deliver your message",
+            "Details": "550 5.1.1 no such user",
+            "MessageID": bouncer.provider_message_id,
+            "Metadata": {"delivery_id": str(bouncer.pk)},
+        }
+        auth = base64.b64encode(settings.ANYMAIL["WEBHOOK_SECRET"].encode()).decode()
+        status = _post(
+            f"{base_url}/webhooks/anymail/postmark/tracking/",
+            json.dumps(payload).encode(),
+            {"Content-Type": "application/json", "Authorization": f"Basic {auth}"},
+        )
+        _wait_idle(stdout=stdout)
+        suppressed = Suppression.objects.filter(
+            channel="email", address_hash=address_hash("email", bouncer.to_address)
+        ).exists()
+        stdout.write(
+            f"hard bounce for {bouncer.to_address}: HTTP {status}; suppressed: {suppressed}; "
+            f"now {_consent_line(bouncer.contact, 'email')}\n"
+        )
+    # c) STOP by SMS, signed the way Twilio signs it.
+    texter = (
+        Contact.objects.filter(phone__isnull=False, consents__channel="sms").order_by("pk").first()
+    )
+    if texter is not None and texter.phone:
+        params = {
+            "From": texter.phone,
+            "To": settings.TWILIO_FROM_NUMBER or "+14155550999",
+            "Body": " Stop ",
+            "MessageSid": "SMdemo0000000000000000000000000001",
+        }
+        signature = twilio_signature(
+            url=f"{settings.PUBLIC_BASE_URL}/webhooks/twilio/inbound/",
+            params=params,
+            auth_token=settings.TWILIO_AUTH_TOKEN,
+        )
+        status = _post(
+            f"{base_url}/webhooks/twilio/inbound/",
+            urllib.parse.urlencode(params).encode(),
+            {
+                "Content-Type": "application/x-www-form-urlencoded",
+                "X-Twilio-Signature": signature,
+            },
+        )
+        now_state = _consent_line(texter, "sms")
+        stdout.write(f"'Stop' texted from {texter.phone}: HTTP {status}; now {now_state}\n")
+    # d) The next send skips them, checked at the last moment.
+    campaign_launch(campaign=broadcast, occurrence="reminder")
+    _wait_idle(stdout=stdout)
+    if len(sent) == 2:
+        for original in sent:
+            reminder = Delivery.objects.get(
+                campaign=broadcast, occurrence="reminder", contact=original.contact
+            )
+            stdout.write(
+                f"reminder to {original.contact.email}: {reminder.status}"
+                f"{f' ({reminder.reason})' if reminder.reason else ''}\n"
+            )
+    stdout.write(f"november-picks with its reminder: {_progress_line(broadcast)}\n")
 
     _heading(stdout, "Totals")
     stdout.write(
         f"contacts {Contact.objects.count()}, events {Event.objects.count()}, "
-        f"consent ledger entries {ConsentRecord.objects.count()}\n"
+        f"consent ledger entries {ConsentRecord.objects.count()}, "
+        f"deliveries {Delivery.objects.count()}, responses {Response.objects.count()}\n"
     )
+    _outbox_summary(stdout)
 
 
 class _CaptureLastLine(OutputWrapper):

@@ -23,7 +23,6 @@ from __future__ import annotations
 import smtplib
 import uuid
 from email.utils import make_msgid
-from typing import Any
 
 import requests
 from anymail.exceptions import (
@@ -38,9 +37,9 @@ from django.core.mail import get_connection
 from django.core.mail.backends.base import BaseEmailBackend
 from django.core.mail.message import EmailMessage
 from django.core.mail.utils import DNS_NAME
-from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from campaigns import tokens
+from campaigns.channels.network import never_connected
 from campaigns.models import Campaign, Delivery
 from campaigns.rendering import RenderedMessage
 from crm.models import Contact
@@ -116,29 +115,6 @@ def _is_anymail(connection: BaseEmailBackend) -> bool:
     return type(connection).__module__.startswith("anymail.")
 
 
-def _never_connected(exc: BaseException) -> bool:
-    """True when the chain shows the TCP connection was never made (refused, DNS, connect
-    timeout): then nothing reached the provider."""
-    seen: set[int] = set()
-    stack: list[Any] = [exc]
-    while stack:
-        current = stack.pop()
-        if current is None or id(current) in seen:
-            continue
-        seen.add(id(current))
-        if isinstance(
-            current,
-            NewConnectionError | ConnectTimeoutError | requests.exceptions.ConnectTimeout,
-        ):
-            return True
-        stack.extend([current.__cause__, current.__context__])
-        stack.extend(arg for arg in getattr(current, "args", ()) if isinstance(arg, BaseException))
-        reason = getattr(current, "reason", None)
-        if isinstance(reason, BaseException):
-            stack.append(reason)
-    return False
-
-
 def _map_error(exc: AnymailError) -> EmailSendError:
     if isinstance(exc, AnymailRecipientsRefused):
         return EmailSendError(str(exc), permanent=True, code="recipient_refused")
@@ -147,7 +123,7 @@ def _map_error(exc: AnymailError) -> EmailSendError:
             f"The provider did not answer in time: {exc}", uncertain=True, code="timeout"
         )
     if isinstance(exc, requests.exceptions.ConnectionError):
-        if _never_connected(exc):
+        if never_connected(exc):
             return EmailSendError(
                 f"Could not reach the provider: {exc}", retryable=True, code="connection"
             )

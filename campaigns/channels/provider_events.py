@@ -104,3 +104,11 @@ def twiml_answer(message: str | None = None) -> str:
     if message:
         answer.message(message)
     return str(answer)
+
+
+def twilio_signature(*, url: str, params: Any, auth_token: str) -> str:
+    """The X-Twilio-Signature Twilio would send for this request (the demo and benchmarks
+    sign their simulated replies with it)."""
+    from twilio.request_validator import RequestValidator
+
+    return str(RequestValidator(auth_token).compute_signature(url, params))

@@ -21,6 +21,8 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from campaigns.channels.network import never_connected
+
 if TYPE_CHECKING:
     from campaigns.models import Campaign, Delivery
     from campaigns.rendering import RenderedMessage
@@ -142,9 +144,15 @@ class TwilioSmsBackend(BaseSmsBackend):
                 permanent=exc.code in self.PERMANENT_CODES,
             ) from exc
         except requests.exceptions.ConnectionError as exc:
-            # Refused or reset before an answer: Twilio did not take it... unless the request
-            # went out and the reply was lost, which requests reports as a ReadTimeout.
-            raise SmsError(f"Could not reach Twilio: {exc}", retryable=True) from exc
+            # Never connected (refused, DNS, connect timeout): Twilio did not take it. A
+            # connection dropped after the request went out may have been accepted: resending
+            # it could text the person twice, so it is uncertain, as a read timeout is.
+            if never_connected(exc):
+                raise SmsError(f"Could not reach Twilio: {exc}", retryable=True) from exc
+            raise SmsError(
+                f"The connection to Twilio dropped after the request was sent: {exc}",
+                uncertain=True,
+            ) from exc
         except requests.exceptions.ReadTimeout as exc:
             raise SmsError(f"Twilio did not answer in time: {exc}", uncertain=True) from exc
         return SmsResult(provider_message_id=str(created.sid), status=str(created.status))
@@ -234,10 +242,15 @@ def build_sms(
     *, delivery: Delivery, campaign: Campaign, contact: Contact, rendered: RenderedMessage
 ) -> SmsMessage:
     """The SMS for one delivery: sender or Messaging Service from the campaign (settings when
-    empty, in the backend), Twilio's status callback, and the delivery id in metadata."""
+    empty, in the backend), Twilio's status callback, and the delivery id in metadata.
+    Marketing SMS always say how to opt out (TCPA, CTIA): settings.SMS_OPT_OUT_TEXT is
+    appended when the body does not mention STOP."""
+    body = rendered.sms_body.strip()
+    if not campaign.is_transactional and "stop" not in body.lower():
+        body = f"{body} {settings.SMS_OPT_OUT_TEXT}".strip()
     return SmsMessage(
         to=delivery.to_address or contact.phone or "",
-        body=rendered.sms_body,
+        body=body,
         from_=campaign.sms_from,
         messaging_service_sid=campaign.messaging_service_sid,
         status_callback=f"{settings.PUBLIC_BASE_URL}{TWILIO_STATUS_CALLBACK_PATH}",

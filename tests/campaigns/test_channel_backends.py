@@ -86,3 +86,24 @@ def test_a_429_is_a_retryable_error(twilio_settings: Any, fake_provider: Any) ->
     with pytest.raises(SmsError) as caught:
         get_sms_backend().send(SmsMessage(to="+14155550100", body="Hello"))
     assert caught.value.retryable
+
+
+def test_a_connection_dropped_after_sending_is_uncertain_not_retried(
+    twilio_settings: Any, fake_provider: Any
+) -> None:
+    fake_provider.behaviour.script = ["drop"]
+    with pytest.raises(SmsError) as caught:
+        get_sms_backend().send(SmsMessage(to="+14155550100", body="Hello"))
+    assert caught.value.uncertain and not caught.value.retryable
+
+
+def test_a_refused_connection_is_retryable(twilio_settings: Any) -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    twilio_settings.TWILIO_API_BASE_URL = f"http://127.0.0.1:{closed_port}"
+    with pytest.raises(SmsError) as caught:
+        get_sms_backend().send(SmsMessage(to="+14155550100", body="Hello"))
+    assert caught.value.retryable and not caught.value.uncertain

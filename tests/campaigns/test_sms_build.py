@@ -117,3 +117,24 @@ def test_the_built_sms_lands_in_the_outbox_with_its_delivery_id(
     record = json.loads((outbox / "sms.jsonl").read_text(encoding="utf-8"))
     assert record["body"] == "Hi Ada, 10% off. Reply STOP"
     assert record["metadata"]["delivery_id"] == str(delivery.pk)
+
+
+@pytest.mark.django_db
+def test_a_marketing_sms_without_opt_out_words_gets_them(delivery: Delivery) -> None:
+    assert delivery.variant is not None
+    MessageTemplate.objects.filter(pk=delivery.variant.template_id).update(
+        sms_body="Hi {{ contact.first_name }}, 10% off today."
+    )
+    delivery.refresh_from_db()
+    assert built(delivery).body == "Hi Ada, 10% off today. Reply STOP to opt out."
+
+
+@pytest.mark.django_db
+def test_a_transactional_sms_is_left_as_written(delivery: Delivery) -> None:
+    assert delivery.variant is not None
+    MessageTemplate.objects.filter(pk=delivery.variant.template_id).update(
+        sms_body="Your order 1042 has shipped."
+    )
+    Campaign.objects.filter(pk=delivery.campaign_id).update(is_transactional=True)
+    delivery.refresh_from_db()
+    assert built(delivery).body == "Your order 1042 has shipped."
