@@ -11,6 +11,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Q, QuerySet
+from django.forms.utils import ErrorDict
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -21,6 +22,12 @@ from django.utils.safestring import SafeString
 from crm.models import Contact
 from triggers.actions import actions as action_registry
 from triggers.conditions import conditions as condition_registry
+from triggers.forms_admin import (
+    RuleEntriesField,
+    RuleEntriesWidget,
+    editor_requested,
+    path_errors_by_kind,
+)
 from triggers.models import (
     StaticList,
     StaticListMember,
@@ -37,49 +44,26 @@ from triggers.selectors import (
 from triggers.services import RuleInvalid, firing_retry, trigger_rule_save
 from triggers.validation import rule_validate
 
-JSON_WIDGET = forms.Textarea(attrs={"rows": 10, "cols": 100, "spellcheck": "false"})
-
-
-def registry_reference() -> SafeString:
-    """The condition and action types with their options, walked from the registries."""
-
-    def rows(registry: Any) -> SafeString:
-        return format_html_join(
-            "",
-            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
-            (
-                (
-                    item.id,
-                    item.label,
-                    format_html_join(
-                        ", ",
-                        "<code>{}</code>{}",
-                        (
-                            (name, "" if field.required else " (optional)")
-                            for name, field in item.form.base_fields.items()
-                        ),
-                    ),
-                )
-                for item in registry
-            ),
-        )
-
-    return format_html(
-        '<table class="trigger-registry"><thead><tr><th>condition id</th><th>reads as</th>'
-        "<th>options</th></tr></thead><tbody>{}</tbody></table>"
-        '<table class="trigger-registry"><thead><tr><th>action id</th><th>reads as</th>'
-        "<th>options</th></tr></thead><tbody>{}</tbody></table>",
-        rows(condition_registry),
-        rows(action_registry),
-    )
+CONDITIONS_HELP = (
+    "One row per condition: pick its type, fill in its fields. "
+    "Match mode decides whether all of them or any one must hold."
+)
+ACTIONS_HELP = "One row per action, run in this order when the rule fires."
 
 
 class TriggerRuleAdminForm(forms.ModelForm[TriggerRule]):
-    conditions = forms.JSONField(
-        widget=JSON_WIDGET, help_text=TriggerRule._meta.get_field("conditions").help_text
+    """Conditions and actions are edited as rows built from the registries
+    (triggers/forms_admin.py); the whole rule is then checked by rule_validate, the same
+    check the service, YAML import and API use, and each problem is put next to its field."""
+
+    conditions = RuleEntriesField(
+        kind="conditions",
+        registry=condition_registry,
+        add_label="Add a condition",
+        help_text=CONDITIONS_HELP,
     )
-    actions = forms.JSONField(
-        widget=JSON_WIDGET, help_text=TriggerRule._meta.get_field("actions").help_text
+    actions = RuleEntriesField(
+        kind="actions", registry=action_registry, add_label="Add an action", help_text=ACTIONS_HELP
     )
 
     class Meta:
@@ -100,6 +84,22 @@ class TriggerRuleAdminForm(forms.ModelForm[TriggerRule]):
             "audience_segment",
         )
 
+    @property
+    def editor_only(self) -> bool:
+        """The POST came from an editor button (show fields, add, remove): re-render, don't
+        validate or save."""
+        return self.is_bound and editor_requested(self.data)
+
+    def full_clean(self) -> None:
+        if self.editor_only:
+            self._errors = ErrorDict()
+            self.cleaned_data = {}
+            return
+        super().full_clean()
+
+    def is_valid(self) -> bool:
+        return super().is_valid() and not self.editor_only
+
     def rule_data(self) -> dict[str, Any]:
         data = dict(self.cleaned_data)
         segment = data.get("audience_segment")
@@ -111,13 +111,35 @@ class TriggerRuleAdminForm(forms.ModelForm[TriggerRule]):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
-        if self.errors:
-            return cleaned
-        _, errors = rule_validate(self.rule_data())
+        # Validated even when other fields already failed, so every problem shows at once;
+        # a field that failed its own check is not reported twice.
+        failed = set(self.errors)
+        data = self.rule_data()
+        for kind in ("conditions", "actions"):
+            data.setdefault(kind, [])
+        clean, errors = rule_validate(data)
+        located = [(error.path, error.message) for error in errors]
+        for kind in ("conditions", "actions"):
+            widget = self.fields[kind].widget
+            if isinstance(widget, RuleEntriesWidget):
+                widget.path_errors = path_errors_by_kind(located, kind)
         for error in errors:
             head = error.path.split("[")[0].split(".")[0]
             field = head if head in self.fields else None
+            if field in failed:
+                continue
+            if field in ("conditions", "actions") and error.path != field:
+                continue  # shown next to its row's field; summarised below
             self.add_error(field, f"{error.path}: {error.message}")
+        for kind in ("conditions", "actions"):
+            paths = [error.path for error in errors if error.path.startswith(f"{kind}[")]
+            if paths and kind not in failed:
+                self.add_error(
+                    kind, f"Correct the marked field(s) in the rows below: {', '.join(paths)}."
+                )
+        if not errors:
+            cleaned["conditions"] = clean["conditions"]
+            cleaned["actions"] = clean["actions"]
         return cleaned
 
 
@@ -217,7 +239,6 @@ class TriggerRuleAdmin(admin.ModelAdmin[TriggerRule]):
                         "active_from",
                         "active_until",
                     ),
-                    "description": registry_reference(),
                 },
             ),
             ("Then", {"fields": ("actions", "reentry", "reentry_days")}),
@@ -280,6 +301,20 @@ class TriggerRuleAdmin(admin.ModelAdmin[TriggerRule]):
             reverse("admin:triggers_triggerrule_why", args=[obj.pk]),
             reverse("admin:triggers_triggerrule_dry_run", args=[obj.pk]),
         )
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        if request.method == "POST" and editor_requested(request.POST):
+            messages.info(
+                request,
+                "Not saved yet: the rule editor was updated. Fill in the fields, then save.",
+            )
+        return super().changeform_view(request, object_id, form_url, extra_context)
 
     def save_model(self, request: HttpRequest, obj: TriggerRule, form: Any, change: bool) -> None:
         existing = TriggerRule.objects.get(pk=obj.pk) if change and obj.pk else None

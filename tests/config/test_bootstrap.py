@@ -55,3 +55,11 @@ def test_a_task_no_longer_declared_is_disabled_not_deleted() -> None:
     PeriodicTask.objects.create(name="crm: an old job", task="crm.tasks.gone", interval=every_hour)
     call_command("setup_periodic_tasks", stdout=StringIO())
     assert PeriodicTask.objects.get(name="crm: an old job").enabled is False
+
+
+def test_every_declared_periodic_task_is_a_task_the_worker_knows() -> None:
+    from config.celery import app
+
+    app.loader.import_default_modules()
+    unknown = [spec["task"] for spec in PERIODIC_TASKS if spec["task"] not in app.tasks]
+    assert unknown == []
