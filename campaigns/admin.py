@@ -26,6 +26,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
+from campaigns.admin_results import AB_FIELDS, AB_FIELDSET, results_urls
 from campaigns.channels.sms import sms_segments
 from campaigns.models import (
     Campaign,
@@ -191,6 +192,7 @@ class CampaignForm(forms.ModelForm[Campaign]):
             "defer_when_capped",
             "goal_event",
             "attribution_window_days",
+            *AB_FIELDS,
         )
 
     def clean_status(self) -> str:
@@ -329,6 +331,7 @@ class CampaignAdmin(admin.ModelAdmin[Campaign]):
             {"fields": ("purpose", "is_transactional", "priority", "defer_when_capped")},
         ),
         (_("Goal"), {"fields": ("goal_event", "attribution_window_days")}),
+        AB_FIELDSET,
     )
 
     @admin.display(description=_("progress"))
@@ -349,6 +352,7 @@ class CampaignAdmin(admin.ModelAdmin[Campaign]):
                 self.admin_site.admin_view(require_POST(self.action_view)),
                 name="campaigns_campaign_action",
             ),
+            *results_urls(self),
         ]
         return own + super().get_urls()
 

@@ -3,8 +3,10 @@ happened (deliveries, responses)."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any, ClassVar
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -152,6 +154,66 @@ class Campaign(models.Model):
     attribution_window_days = models.PositiveSmallIntegerField(
         default=5, help_text="A goal event this many days after a delivery counts for it."
     )
+
+    class Attribution(models.TextChoices):
+        LAST_TOUCH = "last_touch", "Last touch across campaigns"
+        ANY_TOUCH = "any_touch", "Any touch within the window"
+
+    class WinnerMetric(models.TextChoices):
+        CONVERSION = "conversion", "Conversion rate (goal event)"
+        CLICK = "click", "Unique click rate"
+
+    # A/B testing (docs/ab-testing.md): a fixed-horizon design declared up front.
+    attribution = models.CharField(
+        max_length=12,
+        choices=Attribution.choices,
+        default=Attribution.LAST_TOUCH,
+        help_text="last_touch: a goal event counts for the latest message the contact got "
+        "before it, across campaigns. any_touch: for every message of this campaign within "
+        "the window.",
+    )
+    test_share = models.PositiveSmallIntegerField(
+        "test share %",
+        default=100,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text="Percent of the audience in the test, e.g. 20: the rest gets the winning "
+        "variant at the horizon. 100 = everyone is in the test, no winner send.",
+    )
+    test_horizon_at = models.DateTimeField(
+        "test horizon",
+        null=True,
+        blank=True,
+        help_text="When the test is evaluated, declared before it starts, e.g. 2026-03-12 "
+        "10:00 (leave the attribution window after the last send).",
+    )
+    test_sample_per_variant = models.PositiveIntegerField(
+        "sample per variant",
+        null=True,
+        blank=True,
+        help_text="Or: evaluate once every group has this many recipients and the attribution "
+        "window has passed since the last test message, e.g. 3900 (use the planner).",
+    )
+    winner_metric = models.CharField(
+        max_length=12,
+        choices=WinnerMetric.choices,
+        default=WinnerMetric.CONVERSION,
+        help_text="What the winner is chosen on, e.g. conversion.",
+    )
+    winner_confidence = models.DecimalField(
+        max_digits=4,
+        decimal_places=3,
+        default=Decimal("0.950"),
+        validators=[MinValueValidator(Decimal("0.5")), MaxValueValidator(Decimal("0.999"))],
+        help_text="A variant wins when its Holm-corrected p-value is below 1 - this, e.g. 0.95.",
+    )
+    default_variant = models.ForeignKey(
+        "Variant",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Sent to the rest when the test is inconclusive; variant A when empty.",
+    )
     created_at = models.DateTimeField(default=dj_timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -159,6 +221,22 @@ class Campaign(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        chosen = self.default_variant if self.default_variant_id is not None else None
+        if chosen is not None and (self.pk is None or chosen.campaign_id != self.pk):
+            errors["default_variant"] = "Choose one of this campaign's own variants."
+        if self.test_share < 100:
+            if self.kind != self.Kind.BROADCAST:
+                errors["test_share"] = "A test share below 100 % works for broadcasts only."
+            elif self.test_horizon_at is None and not self.test_sample_per_variant:
+                errors["test_horizon_at"] = (
+                    "Declare the test horizon (or a sample per variant) when testing on a "
+                    "share of the audience: the rest is sent the winner at the horizon."
+                )
+        if errors:
+            raise ValidationError(errors)
 
 
 class Variant(models.Model):
@@ -349,3 +427,38 @@ class ThrottleBucket(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel}: {self.tokens:.1f} tokens"
+
+
+class ABDecision(models.Model):
+    """The automatic winner decision of a campaign's A/B test, taken once at its declared
+    horizon, with the numbers behind it (the report as it was then)."""
+
+    class Outcome(models.TextChoices):
+        WINNER = "winner", "A variant won"
+        DEFAULT = "default", "Inconclusive: default variant"
+
+    campaign = models.OneToOneField(Campaign, on_delete=models.CASCADE, related_name="ab_decision")
+    decided_at = models.DateTimeField(default=dj_timezone.now)
+    variant = models.ForeignKey(
+        Variant,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The variant sent to the rest of the audience.",
+    )
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    reason = models.TextField(help_text="e.g. B beats holdout: p = 0.0004 (Holm), +1.2 points.")
+    numbers = models.JSONField(
+        default=dict, blank=True, help_text="The report at decision time (campaigns report --json)."
+    )
+    remainder_sent_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the rest of the audience was launched."
+    )
+    remainder_deliveries = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "A/B decision"
+
+    def __str__(self) -> str:
+        return f"{self.campaign}: {self.outcome}"

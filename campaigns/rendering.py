@@ -183,6 +183,48 @@ class RenderedMessage:
 _INVALID_FILTER = re.compile(r"Invalid filter: '([^']+)'")
 
 
+# The names a template can start a variable with: everything else (settings, request,
+# anything Django might put in a context elsewhere) is refused when the template is saved.
+CONTEXT_ROOTS = frozenset(
+    {
+        "contact",
+        "campaign",
+        "last_viewed",
+        "last_order",
+        "unsubscribe_url",
+        "preferences_url",
+        "sender",
+        "now",
+        "forloop",
+    }
+)
+_WORDS_NOT_VARIABLES = frozenset(
+    {"and", "or", "not", "in", "is", "as", "reversed", "None", "True", "False", "only"}
+)
+_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")
+
+
+def _variable_root(expression: str) -> str | None:
+    """The first name of a variable expression (`contact` in `contact.first_name|upper`), or
+    None for literals."""
+    head = expression.split("|", 1)[0].strip()
+    if not _PATH.match(head):
+        return None
+    root = head.split(".", 1)[0]
+    return None if root in _WORDS_NOT_VARIABLES else root
+
+
+def _check_roots(expressions: list[str], allowed: set[str], lineno: int) -> None:
+    for expression in expressions:
+        for part in re.split(r"[=,]", expression):
+            root = _variable_root(part)
+            if root is not None and root not in allowed:
+                raise TemplateSyntaxError(
+                    f"unknown variable {root!r} (line {lineno}): templates can use "
+                    + ", ".join(sorted(CONTEXT_ROOTS - {"forloop"}))
+                )
+
+
 def _check_tags(source: str) -> None:
     """Reject forbidden tags by name before Django's parser gives a vaguer message."""
     for token in Lexer(source).tokenize():
@@ -194,17 +236,49 @@ def _check_tags(source: str) -> None:
             raise TemplateSyntaxError(f"{{% {name} %}} is not allowed (line {token.lineno})")
 
 
+def _check_variables(source: str) -> None:
+    """Reject any variable outside the whitelisted context ({{ settings.SECRET_KEY }}
+    included): such a template could never render what its author meant, and is refused
+    when it is saved rather than rendering blanks to customers."""
+    allowed = set(CONTEXT_ROOTS)
+    for token in Lexer(source).tokenize():
+        lineno = token.lineno or 0
+        if token.token_type == TokenType.VAR:
+            _check_roots([token.contents], allowed, lineno)
+            continue
+        if token.token_type != TokenType.BLOCK:
+            continue
+        parts = token.split_contents()
+        name, arguments = (parts[0], parts[1:]) if parts else ("", [])
+        if name == "for" and "in" in arguments:
+            split = arguments.index("in")
+            names = " ".join(arguments[:split]).split(",")
+            allowed.update(n.strip() for n in names if n.strip())
+            arguments = arguments[split + 1 :]
+        elif name == "with":
+            if "as" in arguments:
+                allowed.add(arguments[-1])
+                arguments = arguments[:-2]
+            else:
+                allowed.update(arg.split("=", 1)[0] for arg in arguments if "=" in arg)
+                arguments = [arg.split("=", 1)[1] for arg in arguments if "=" in arg]
+        if name in {"if", "elif", "for", "with"}:
+            _check_roots(arguments, allowed, lineno)
+
+
 @lru_cache(maxsize=1024)
 def _compile(source: str) -> Template:
     _check_tags(source)
     try:
-        return Template(source, engine=restricted_engine())
+        template = Template(source, engine=restricted_engine())
     except TemplateSyntaxError as exc:
         message = str(exc)
         match = _INVALID_FILTER.search(message)
         if match:
             raise TemplateSyntaxError(f"the filter |{match.group(1)} is not allowed") from exc
         raise
+    _check_variables(source)
+    return template
 
 
 def _render_field(field: str, source: str, context: dict[str, Any], *, html: bool) -> str:

@@ -34,3 +34,12 @@ def deliveries_enqueue_due() -> int:
 def campaigns_start_due() -> int:
     """Every minute: scheduled broadcasts and recurring occurrences that are due."""
     return len(sweeps.campaigns_start_due())
+
+
+@shared_task
+def ab_decide_due() -> int:
+    """Every few minutes: A/B tests whose declared horizon is reached are decided once and
+    the winner is sent to the rest of the audience (docs/ab-testing.md)."""
+    from campaigns.abtest.winner import campaigns_decide_due
+
+    return len(campaigns_decide_due())

@@ -76,4 +76,13 @@ PERIODIC_TASKS: list[PeriodicTaskSpec] = [
         "description": "Dormancy, days since purchase, sliding windows and local time: checks "
         "the contacts that can match now (pre-filtered in SQL) and records firings once.",
     },
+    {
+        "name": "campaigns: decide A/B tests at their horizon",
+        "task": "campaigns.tasks.ab_decide_due",
+        "crontab": None,
+        "every_seconds": 300,
+        "description": "A/B tests whose declared horizon (end time, or sample per variant plus "
+        "the attribution window) is reached are decided once: the winner, or the default "
+        "variant when inconclusive, is recorded and sent to the rest of the audience.",
+    },
 ]

@@ -12,6 +12,7 @@ import datetime as dt
 import email
 import json
 import os
+import random
 import subprocess
 import sys
 import threading
@@ -22,6 +23,7 @@ import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from email import policy
 from pathlib import Path
 from socketserver import ThreadingMixIn
@@ -36,8 +38,10 @@ from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
+from campaigns.abtest.report import campaign_report, report_lines
+from campaigns.abtest.winner import campaign_decide
 from campaigns.channels.provider_events import twilio_signature
-from campaigns.models import Campaign, Delivery, Response
+from campaigns.models import Campaign, Delivery, MessageTemplate, Response, Variant
 from campaigns.services.dispatch import campaign_launch, campaign_progress
 from crm.models import (
     ConsentRecord,
@@ -48,8 +52,12 @@ from crm.models import (
     Suppression,
 )
 from crm.normalise import address_hash
+from crm.services.consent import build_consent_record, consent_record_bulk
+from crm.services.contacts import ContactInput
+from crm.services.events import EventInput, events_ingest
 from crm.services.importing import import_contacts_file, import_events_file
-from segments.models import SegmentPendingContact
+from segments.models import Segment, SegmentPendingContact
+from segments.services import segment_refresh
 from triggers.demo_catalogue import demo_catalogue_create
 from triggers.models import TriggerFiring, TriggerPendingContact, TriggerRule
 
@@ -485,6 +493,9 @@ def _demo_steps(*, stdout: OutputWrapper, base_url: str) -> None:
             )
     stdout.write(f"november-picks with its reminder: {_progress_line(broadcast)}\n")
 
+    _heading(stdout, "9. An A/B test with simulated responses, decided at its horizon")
+    _demo_ab_test(stdout=stdout)
+
     _heading(stdout, "Totals")
     stdout.write(
         f"contacts {Contact.objects.count()}, events {Event.objects.count()}, "
@@ -492,6 +503,154 @@ def _demo_steps(*, stdout: OutputWrapper, base_url: str) -> None:
         f"deliveries {Delivery.objects.count()}, responses {Response.objects.count()}\n"
     )
     _outbox_summary(stdout)
+
+
+AB_AUDIENCE = 3000
+# Simulated conversion rates: B's personal subject really does better than A's.
+AB_TRUE_RATES = {"A": 0.04, "B": 0.09, "holdout": 0.02}
+
+
+def _demo_ab_test(*, stdout: OutputWrapper) -> None:
+    """3,000 simulated subscribers, a subject-line test on 40 % of them with a 10 % holdout,
+    simulated opens, clicks and orders, then the decision at the declared horizon and the
+    winner sent to the other 60 %."""
+    rng = random.Random(2026)  # noqa: S311 (a simulation, not security)
+    now = timezone.now()
+    zones = ["Europe/Paris", "America/New_York", "Asia/Shanghai", "Europe/London", ""]
+    contacts = Contact.objects.bulk_create(
+        [
+            Contact(
+                external_id=f"absim-{n:05d}",
+                email=f"subscriber{n}@ab-sim.example",
+                first_name=f"Sim{n}",
+                timezone=zones[n % len(zones)],
+            )
+            for n in range(AB_AUDIENCE)
+        ],
+        batch_size=500,
+    )
+    ids = list(
+        Contact.objects.filter(external_id__startswith="absim-").values_list("pk", flat=True)
+    )
+    consent_record_bulk(
+        build_consent_record(
+            contact_id=contact_id,
+            channel="email",
+            status="granted",
+            source="import",
+            text="Simulated subscriber for the A/B demo.",
+            proof={"demo": "ab-simulation"},
+        )
+        for contact_id in ids
+    )
+    audience = Segment.objects.create(
+        slug="ab-simulated-subscribers",
+        name="Simulated subscribers (A/B demo)",
+        min_size=100,
+        definition={
+            "op": "and",
+            "conditions": [
+                {
+                    "type": "attribute",
+                    "field": "external_id",
+                    "operator": "contains",
+                    "value": "absim-",
+                }
+            ],
+        },
+    )
+    segment_refresh(segment=audience)
+    templates = list(MessageTemplate.objects.filter(name__startswith="November").order_by("name"))
+    horizon = now + dt.timedelta(hours=2)
+    campaign = Campaign.objects.create(
+        slug="subject-line-test",
+        name="Subject line test",
+        channel="email",
+        kind=Campaign.Kind.BROADCAST,
+        status=Campaign.Status.SCHEDULED,
+        audience=audience,
+        holdout_percent=10,
+        test_share=40,
+        test_horizon_at=horizon,
+        goal_event="order_completed",
+        attribution_window_days=1,
+    )
+    variants = {}
+    for name, template in zip("AB", templates, strict=True):
+        variants[name] = Variant.objects.create(campaign=campaign, name=name, template=template)
+    stdout.write(
+        f"{len(contacts):,} simulated subscribers; 40 % in the test (A: plain subject, "
+        f"B: personal subject), 10 % holdout; horizon {horizon:%H:%M} UTC\n"
+    )
+    launched = campaign_launch(campaign=campaign)
+    stdout.write(f"test launched: {launched.created} deliveries ({launched.holdout} holdout)\n")
+    _wait_idle(stdout=stdout)
+
+    # Simulated responses: opens and clicks as a provider's webhooks would record them, and
+    # orders as the shop's API would report them, at the true rates above.
+    tested = Delivery.objects.filter(campaign=campaign, occurrence="").select_related("variant")
+    external_ids = dict(Contact.objects.filter(pk__in=ids).values_list("pk", "external_id"))
+    responses = []
+    orders = []
+    for delivery in tested:
+        arm = "holdout" if delivery.is_holdout else delivery.variant.name  # type: ignore[union-attr]
+        if delivery.status == Delivery.Status.SENT and rng.random() < 0.45:
+            responses.append(
+                Response(
+                    delivery=delivery,
+                    contact_id=delivery.contact_id,
+                    campaign=campaign,
+                    kind=Response.Kind.OPENED,
+                    provider="simulated",
+                )
+            )
+            if rng.random() < (0.12 if arm == "B" else 0.08):
+                responses.append(
+                    Response(
+                        delivery=delivery,
+                        contact_id=delivery.contact_id,
+                        campaign=campaign,
+                        kind=Response.Kind.CLICKED,
+                        url="https://shop.example.com/november",
+                        provider="simulated",
+                    )
+                )
+        if rng.random() < AB_TRUE_RATES[arm]:
+            orders.append(
+                EventInput(
+                    client_id=f"ab-order-{delivery.pk}",
+                    type="order_completed",
+                    occurred_at=(delivery.sent_at or delivery.created_at)
+                    + dt.timedelta(minutes=rng.randint(5, 90)),
+                    contact=ContactInput(external_id=external_ids[delivery.contact_id]),
+                    properties={"simulated": True},
+                    value=Decimal(rng.choice(["19.90", "34.50", "59.00"])),
+                    currency="EUR",
+                )
+            )
+    Response.objects.bulk_create(responses, batch_size=500)
+    events_ingest(orders, source="demo-simulation")
+    stdout.write(
+        f"simulated: {sum(r.kind == Response.Kind.OPENED for r in responses)} opens, "
+        f"{sum(r.kind == Response.Kind.CLICKED for r in responses)} clicks, "
+        f"{len(orders)} orders\n"
+    )
+    _wait_idle(stdout=stdout)
+
+    report = campaign_report(campaign=campaign, now=now)
+    stdout.write(f"before the horizon: {report['horizon']['explanation']}\n")
+    decision = campaign_decide(campaign=campaign, now=horizon)
+    for line in report_lines(campaign_report(campaign=campaign, now=horizon)):
+        stdout.write(f"  {line}\n")
+    stdout.write(f"decision: {decision.get_outcome_display()}: {decision.reason}\n")
+    _wait_idle(stdout=stdout)
+    winners = Delivery.objects.filter(campaign=campaign, occurrence="winner")
+    chosen = decision.variant.name if decision.variant else "?"
+    stdout.write(
+        f"the other 60 % got variant {chosen}: {winners.count()} deliveries, "
+        f"{winners.filter(status=Delivery.Status.SENT).count()} sent, "
+        f"{winners.filter(is_holdout=True).count()} holdout\n"
+    )
 
 
 class _CaptureLastLine(OutputWrapper):

@@ -51,3 +51,17 @@ def assign(
         if point < running:
             return Assignment(variant_id=variant_id, is_holdout=False)
     return Assignment(variant_id=variants[-1][0], is_holdout=False)
+
+
+# --- A/B test share (docs/ab-testing.md) -----------------------------------------------------
+
+# The occurrence under which the rest of a broadcast's audience gets the winning variant.
+WINNER_OCCURRENCE = "winner"
+
+
+def in_test_share(*, campaign_id: int, contact_id: int, test_share: int) -> bool:
+    """Whether a contact belongs to the `test_share` percent of the audience that takes part
+    in the A/B test; independent of the holdout and variant draws (its own label)."""
+    if test_share >= 100:
+        return True
+    return uniform(campaign_id, contact_id, "test") < test_share / 100

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from django.core.exceptions import ValidationError
+from django.db.models import Exists
 
 from campaigns.models import Campaign, Delivery
 from campaigns.services import caps
@@ -152,3 +153,37 @@ def deliveries_check(
             Decision(delivery=delivery, action="send", contact=contact, address=address)
         )
     return decisions
+
+
+def delivery_still_allowed(
+    *, contact_id: int, channel: str, purpose: str, address: str
+) -> tuple[str, str] | None:
+    """Checked once more right before the provider call, in one query: a withdrawal or a
+    suppression that committed after the batch was claimed must stop this message. Returns
+    (reason, detail) when it must not go out, else None."""
+    row = (
+        Contact.objects.filter(pk=contact_id)
+        .annotate(
+            _consent=consent_latest_status_subquery(channel=channel, purpose=purpose),
+            _suppressed=Exists(
+                Suppression.objects.filter(
+                    channel=channel, address_hash=address_hash(channel, address)
+                )
+            ),
+        )
+        .values_list("_consent", "_suppressed", "is_erased")
+        .first()
+    )
+    if row is None:
+        return (Reason.ERASED, "the contact is gone")
+    consent, is_suppressed, is_erased = row
+    if is_erased:
+        return (Reason.ERASED, "erased after the batch was claimed")
+    if is_suppressed:
+        return (Reason.SUPPRESSED, "suppressed after the batch was claimed")
+    if consent != ConsentRecord.Status.GRANTED:
+        return (
+            Reason.NO_CONSENT,
+            f"{channel}/{purpose}: {consent or 'none'} (changed since claim)",
+        )
+    return None

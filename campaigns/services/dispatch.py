@@ -24,9 +24,9 @@ from django.db import connection, transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
-from campaigns.models import Campaign, Delivery
+from campaigns.models import Campaign, Delivery, Variant
 from campaigns.services import audience, checks
-from campaigns.services.assignment import assign
+from campaigns.services.assignment import WINNER_OCCURRENCE, assign, in_test_share
 from campaigns.services.scheduling import contact_zone, local_time_on_or_after
 from campaigns.services.throttle import throttle_acquire
 from crm.models import Channel, ConsentRecord, Contact, Suppression
@@ -112,18 +112,24 @@ def campaign_launch(
     occurrence: str = "",
     now: dt.datetime | None = None,
     enqueue: bool = True,
+    winner_variant_id: int | None = None,
 ) -> LaunchResult:
     """Write one Delivery per audience member (in keyset chunks, one transaction each) and
     enqueue the ones due now in batches after each chunk commits. Idempotent per occurrence:
     rows already there are left as they are (and re-enqueued while still queued).
 
-    With enqueue=False nothing is published; `campaign_drain` then sends in-process."""
+    With enqueue=False nothing is published; `campaign_drain` then sends in-process.
+
+    A/B test share (docs/ab-testing.md): when `campaign.test_share` is below 100 only that
+    share of the audience (chosen by hash) is launched; `campaign_send_winner` later launches
+    the rest with `winner_variant_id`, under occurrence "winner"."""
     now = now or timezone.now()
     if campaign.status == CampaignStatus.CANCELLED:
         raise DispatchError(f"Campaign {campaign.slug!r} is cancelled.")
     if campaign.audience_id is None:
         raise DispatchError(f"Campaign {campaign.slug!r} has no audience segment to send to.")
-    variants = _variants(campaign)
+    _check_test_share(campaign)
+    variants = _variants(campaign) if winner_variant_id is None else [(winner_variant_id, 1)]
     Campaign.objects.filter(
         pk=campaign.pk,
         status__in=[CampaignStatus.DRAFT, CampaignStatus.SCHEDULED, CampaignStatus.DONE],
@@ -145,6 +151,11 @@ def campaign_launch(
             rows = []
             for contact_id, zone_name in chunk:
                 if contact_id in existing:
+                    continue
+                if campaign.test_share < 100 and (winner_variant_id is None) != in_test_share(
+                    campaign_id=campaign.pk, contact_id=contact_id, test_share=campaign.test_share
+                ):
+                    # The test share gets the test; the rest waits for the winner send.
                     continue
                 choice = assign(
                     campaign_id=campaign.pk,
@@ -197,6 +208,42 @@ def campaign_launch(
     campaign_finish_if_done(campaign=campaign, now=now)
     logger.info("launched %s/%s: %s", campaign.slug, occurrence or "-", result)
     return result
+
+
+def _check_test_share(campaign: Campaign) -> None:
+    if campaign.test_share >= 100:
+        return
+    if campaign.kind != Campaign.Kind.BROADCAST:
+        raise DispatchError(
+            f"Campaign {campaign.slug!r}: a test share below 100 % works for broadcasts only; "
+            "set test share to 100."
+        )
+    if campaign.test_horizon_at is None and not campaign.test_sample_per_variant:
+        raise DispatchError(
+            f"Campaign {campaign.slug!r} tests on {campaign.test_share} % of its audience but "
+            "declares no test horizon: set the test horizon or the sample per variant, or the "
+            "rest of the audience would never be sent."
+        )
+
+
+def campaign_send_winner(
+    *,
+    campaign: Campaign,
+    variant: Variant,
+    now: dt.datetime | None = None,
+    enqueue: bool = True,
+) -> LaunchResult:
+    """Launch the rest of the audience (everyone outside the test share) with one variant,
+    under occurrence "winner". Holdout contacts stay held out. Idempotent like any launch."""
+    if variant.campaign_id != campaign.pk:
+        raise DispatchError(f"Variant {variant.name!r} is not a variant of {campaign.slug!r}.")
+    return campaign_launch(
+        campaign=campaign,
+        occurrence=WINNER_OCCURRENCE,
+        now=now,
+        enqueue=enqueue,
+        winner_variant_id=variant.pk,
+    )
 
 
 def campaign_deliver_to_contact(
@@ -501,6 +548,17 @@ def _send_campaign_batch(
             if tokens <= 0:
                 tokens = throttle_acquire(channel=campaign.channel, want=len(to_send) - index)
             tokens -= 1
+            # The batch was checked when it was claimed; an unsubscribe, bounce or erasure
+            # that committed since then must still stop this message.
+            stopped = checks.delivery_still_allowed(
+                contact_id=contact.pk,
+                channel=campaign.channel,
+                purpose=campaign.purpose,
+                address=decision.address,
+            )
+            if stopped is not None:
+                _skip_one(delivery, stopped[0], stopped[1], report)
+                continue
             moment = fixed_now or timezone.now()
             # Written before the provider is called: a worker lost after this line leaves
             # an uncertain delivery, one lost before it a delivery that is simply queued again.

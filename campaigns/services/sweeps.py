@@ -81,9 +81,16 @@ def deliveries_enqueue_due(*, now: dt.datetime | None = None) -> SweepResult:
         error="The worker was lost during the provider call.",
         updated_at=now,
     )
-    result.requeued_lost = lost.filter(handed_over_at__isnull=True).update(
-        status=Status.QUEUED, claimed_at=None, updated_at=now
-    )
+    # Put back and enqueued at once: waiting for the quiet-spell pass below would hold a
+    # killed worker's unsent messages for an hour.
+    for ids in _keyset(lost.filter(handed_over_at__isnull=True)):
+        with transaction.atomic():
+            requeued = Delivery.objects.filter(
+                pk__in=ids, status=Status.SENDING, handed_over_at__isnull=True
+            ).update(status=Status.QUEUED, claimed_at=None, updated_at=now)
+            _enqueue(ids)
+            result.requeued_lost += requeued
+            result.enqueued += requeued
 
     # Queued rows whose task vanished (a broker lost with its messages) are enqueued again
     # after a long quiet spell; a duplicate task is harmless, it claims nothing.

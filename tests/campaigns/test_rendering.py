@@ -132,19 +132,38 @@ def test_event_properties_are_escaped_in_the_html_body() -> None:
     assert "&lt;img src=x onerror=&quot;x&quot;&gt;" in html
 
 
-def test_settings_and_secrets_render_empty() -> None:
-    contact = ContactFactory.create()
+def test_settings_and_other_outside_variables_are_rejected_at_validation() -> None:
     template = email_template(
         subject="[{{ settings.SECRET_KEY }}]",
-        html_body="<p>[{{ settings.SECRET_KEY }}][{{ request.user }}][{{ campaign.delete }}]"
-        "[{{ contact.save }}]</p>",
+        html_body="<p>{% if request.user %}x{% endif %}</p>",
+    )
+
+    errors = template_errors(template)
+
+    assert errors["subject"][0].startswith("unknown variable 'settings' (line 1)")
+    assert errors["html_body"][0].startswith("unknown variable 'request' (line 1)")
+
+
+def test_methods_of_whitelisted_objects_render_empty() -> None:
+    contact = ContactFactory.create()
+    template = email_template(
+        subject="[{{ campaign.delete }}]", html_body="<p>[{{ contact.save }}]</p>"
     )
 
     rendered = render(template, contact)
 
     assert rendered.subject == "[]"
-    assert "<p>[][][][]</p>" in rendered.html
+    assert "<p>[]</p>" in rendered.html
     assert settings.SECRET_KEY not in rendered.html
+
+
+def test_loop_and_with_variables_are_allowed() -> None:
+    template = email_template(
+        html_body="{% for key, value in contact.attributes.items %}{{ key }}={{ value }}"
+        "{% endfor %}{% with name=contact.first_name %}{{ name }}{% endwith %}"
+    )
+
+    assert template_errors(template) == {}
 
 
 def test_underscore_attributes_are_rejected_at_validation() -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import Group, User
 from django.test import Client
+from playwright.sync_api import expect
 
 from segments.models import Segment
 from tests.triggers.helpers import make_rule
@@ -270,7 +271,7 @@ def test_a_marketer_builds_a_rule_in_the_browser(live_server: Any, page: Any) ->
     page.fill("#id_slug", "looked-three-times")
     page.fill("#id_reentry_days", "7")
     # The "show its fields" buttons are for pages without JavaScript.
-    assert page.locator("button.rule-nojs:visible").count() == 0
+    expect(page.locator("button.rule-nojs:visible")).to_have_count(0)
     page.click("#conditions-editor button.rule-add")
     page.select_option("#id_conditions-0-type", "event_count")
     page.fill("#id_conditions-0-event", "product_viewed")
@@ -279,7 +280,7 @@ def test_a_marketer_builds_a_rule_in_the_browser(live_server: Any, page: Any) ->
     # A second row, added then removed in the page, leaves a gap the save must skip.
     page.click("#conditions-editor button.rule-add")
     page.click("#conditions-editor li.rule-row[data-index='1'] button.rule-remove")
-    assert page.locator("#conditions-editor li.rule-row").count() == 1
+    expect(page.locator("#conditions-editor li.rule-row")).to_have_count(1)
     page.click("#actions-editor button.rule-add")
     page.select_option("#id_actions-0-type", "set_attribute")
     page.fill("#id_actions-0-attribute", "looked")

@@ -3,6 +3,7 @@
     campaigns send SLUG            launch now: deliveries written, batches enqueued for workers
     campaigns send SLUG --wait     ... and show progress until nothing is queued or sending
     campaigns send SLUG --inline   launch and send in this process (no worker needed)
+    campaigns report SLUG [--json] the A/B report: per-variant figures, statistics, decision
 
 Subcommands are methods named `_<name>` with an `_add_<name>` for their arguments, so the A/B
 issue's `report` is one pair of methods more.
@@ -10,6 +11,7 @@ issue's `report` is one pair of methods more.
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -38,12 +40,19 @@ def _summary(progress: dict[str, Any]) -> str:
 
 
 class Command(BaseCommand):
-    help = "Campaigns: `send SLUG [--wait] [--inline]`. Run `campaigns <subcommand> --help`."
+    help = (
+        "Campaigns: `send SLUG [--wait] [--inline]`, `report SLUG [--json]`. "
+        "Run `campaigns <subcommand> --help`."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         subparsers = parser.add_subparsers(dest="subcommand", metavar="SUBCOMMAND")
         send = subparsers.add_parser("send", help="Launch a campaign now, with progress.")
         self._add_send(send)
+        report = subparsers.add_parser(
+            "report", help="The A/B report of a campaign (docs/ab-testing.md)."
+        )
+        self._add_report(report)
 
     def _add_send(self, parser: CommandParser) -> None:
         parser.add_argument("slug", help="The campaign's slug, e.g. spring-sale.")
@@ -66,10 +75,32 @@ class Command(BaseCommand):
             "--timeout", type=int, default=3600, help="With --wait: give up after N seconds."
         )
 
+    def _add_report(self, parser: CommandParser) -> None:
+        parser.add_argument("slug", help="The campaign's slug, e.g. spring-sale.")
+        parser.add_argument(
+            "--json",
+            action="store_true",
+            help="Print the whole report as JSON (the figures of the admin results page).",
+        )
+
+    def _report(self, options: dict[str, Any]) -> None:
+        from campaigns.abtest.report import campaign_report, report_lines
+
+        try:
+            campaign = Campaign.objects.get(slug=options["slug"])
+        except Campaign.DoesNotExist as exc:
+            raise CommandError(f"No campaign with slug {options['slug']!r}.") from exc
+        report = campaign_report(campaign=campaign)
+        if options["json"]:
+            self.stdout.write(json.dumps(report, indent=2, ensure_ascii=False))
+            return
+        for line in report_lines(report):
+            self.stdout.write(line)
+
     def handle(self, *args: Any, **options: Any) -> None:
         name = options.get("subcommand")
         if not name:
-            raise CommandError("choose a subcommand: send")
+            raise CommandError("choose a subcommand: send, report")
         getattr(self, f"_{name.replace('-', '_')}")(options)
 
     def _send(self, options: dict[str, Any]) -> None:
