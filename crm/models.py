@@ -270,6 +270,9 @@ class Suppression(models.Model):
         INVALID = "invalid", "Invalid address (provider)"
         ERASED = "erased", "Erased on request"
         MANUAL = "manual", "Added by staff"
+        # Twilio error 21610: the carrier holds a STOP for this number. Lifted only when the
+        # person texts START (the carrier lifts its block then too).
+        CARRIER_STOP = "carrier_stop", "Texted STOP (carrier block)"
 
     channel = models.CharField(max_length=10, choices=Channel.choices)
     address_hash = models.CharField(

@@ -423,10 +423,15 @@ def _record_failure(
         rows.update(status=Status.UNCERTAIN, error=error, updated_at=now)
         return "uncertain"
     if campaign.channel == Channel.SMS and code == TWILIO_UNSUBSCRIBED:
-        # 21610: the person texted STOP to our sender. That is a consent withdrawal made by
-        # SMS keyword (source sms_keyword), not a dead number: it goes in the ledger, for
-        # every SMS purpose as the carrier's STOP does, so that START can restore it; the
-        # number is not suppressed for ever.
+        # 21610: the person texted STOP to our sender and the carrier blocks the number. It
+        # is a consent withdrawal made by SMS keyword (source sms_keyword), for every SMS
+        # purpose, and a suppression with reason carrier_stop, which a later START lifts
+        # (so does the carrier): not a dead number suppressed for ever.
+        Suppression.objects.get_or_create(
+            channel=Channel.SMS,
+            address_hash=address_hash(Channel.SMS, delivery.to_address or contact.phone or ""),
+            defaults={"reason": Suppression.Reason.CARRIER_STOP, "note": f"Twilio {code}"},
+        )
         from campaigns.services.consent_actions import ConsentEvidence, contact_consent_withdraw
 
         contact_consent_withdraw(

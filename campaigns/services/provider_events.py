@@ -26,7 +26,7 @@ from campaigns.services.consent_actions import (
     contact_consent_withdraw,
 )
 from crm.models import MARKETING, Channel, ConsentRecord, Contact, Suppression
-from crm.normalise import email_key, normalise_phone
+from crm.normalise import address_hash, email_key, normalise_phone
 from crm.selectors_identity import contacts_by_identifiers
 
 logger = logging.getLogger(__name__)
@@ -311,6 +311,13 @@ def sms_inbound_apply(*, message: SmsInbound) -> str:
         contact_consent_grant(
             contact=contact, channel=Channel.SMS, purposes=[MARKETING], evidence=evidence
         )
+        # The carrier lifts its STOP block when the person texts START; so do we. Other
+        # suppressions (invalid number, erasure) stay.
+        Suppression.objects.filter(
+            channel=Channel.SMS,
+            address_hash=address_hash(Channel.SMS, message.from_number),
+            reason=Suppression.Reason.CARRIER_STOP,
+        ).delete()
     else:
         contact_consent_withdraw(
             contact=contact, channel=Channel.SMS, all_granted=True, evidence=evidence
@@ -349,6 +356,12 @@ def sms_status_apply(
         error = f"Twilio error {error_code}" if error_code else ""
         delivery_status_advance(delivery_id=delivery.pk, status=target, error=error)
     if error_code == TWILIO_OPTED_OUT:
+        if to_number:
+            Suppression.objects.get_or_create(
+                channel=Channel.SMS,
+                address_hash=address_hash(Channel.SMS, to_number),
+                defaults={"reason": Suppression.Reason.CARRIER_STOP, "note": "Twilio 21610"},
+            )
         contact = (
             Contact.objects.filter(pk=delivery.contact_id).first()
             if delivery

@@ -288,6 +288,10 @@ def test_twilio_21610_withdraws_sms_consent_by_keyword(twilio: Any) -> None:
     latest = ConsentRecord.objects.filter(contact=ada, channel="sms").order_by("-id").first()
     assert latest is not None
     assert (latest.status, latest.source) == ("withdrawn", "sms_keyword")
+    suppression = Suppression.objects.get(
+        channel="sms", address_hash=address_hash("sms", "+14155550100")
+    )
+    assert suppression.reason == "carrier_stop"
 
 
 def test_an_sms_campaign_goes_through_the_twilio_client(twilio: Any) -> None:

@@ -9,7 +9,8 @@ from django.test import Client, TestCase
 from twilio.request_validator import RequestValidator
 
 from campaigns.models import Delivery, Response
-from crm.models import ConsentRecord, ContactAlias
+from crm.models import ConsentRecord, ContactAlias, Suppression
+from crm.normalise import address_hash
 from tests.campaigns.consent_helpers import delivery_for, grant, latest, status_of
 from tests.factories import ContactFactory
 from tests.worker import tasks_eager
@@ -261,3 +262,18 @@ def test_erasing_a_contact_forgets_the_text_of_their_replies() -> None:
 
     response = Response.objects.get()
     assert (response.kind, response.body, response.payload) == (Response.Kind.REPLIED, "", {})
+
+
+def test_start_lifts_a_carrier_stop_suppression_but_no_other() -> None:
+    contact = ContactFactory.create(phone=PHONE)
+    grant(contact, channel="sms")
+    status_callback("SMcarrier", "failed", ErrorCode="21610")
+    digest = address_hash("sms", PHONE)
+    assert Suppression.objects.get(channel="sms", address_hash=digest).reason == "carrier_stop"
+
+    inbound("START", sid="SM" + "8" * 32)
+
+    assert not Suppression.objects.filter(channel="sms", address_hash=digest).exists()
+    Suppression.objects.create(channel="sms", address_hash=digest, reason="invalid")
+    inbound("START", sid="SM" + "9" * 32)
+    assert Suppression.objects.filter(channel="sms", address_hash=digest).exists()
