@@ -13,7 +13,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ('crm', '0004_contact_marketing_pause'),
         ('django_celery_beat', '0019_alter_periodictasks_options'),
-        ('segments', '0003_marketer_segment_permissions'),
+        ('segments', '0002_definitions_membership'),
     ]
 
     operations = [

@@ -1,26 +1,11 @@
 """A/B testing: the test horizon, share, winner metric and confidence, default variant and
-attribution on Campaign; ABDecision; Marketers may view decisions."""
-
-from django.contrib.auth.management import create_permissions
+attribution on Campaign; ABDecision (marketers' view permission: config/marketers.py)."""
 
 import django.core.validators
 import django.db.models.deletion
 import django.utils.timezone
 from decimal import Decimal
 from django.db import migrations, models
-
-
-def marketers_view_decisions(apps, schema_editor):
-    config = apps.get_app_config("campaigns")
-    config.models_module = True
-    create_permissions(config, apps=apps, verbosity=0)
-    config.models_module = None
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    group, _ = Group.objects.get_or_create(name="Marketers")
-    group.permissions.add(
-        *Permission.objects.filter(content_type__app_label="campaigns", codename="view_abdecision")
-    )
 
 
 class Migration(migrations.Migration):
@@ -181,5 +166,4 @@ class Migration(migrations.Migration):
                 "verbose_name": "A/B decision",
             },
         ),
-        migrations.RunPython(marketers_view_decisions, migrations.RunPython.noop, elidable=False),
     ]

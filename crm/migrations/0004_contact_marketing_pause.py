@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('crm', '0003_crm_marketer_group'),
+        ('crm', '0002_quality_report_proxy'),
     ]
 
     operations = [

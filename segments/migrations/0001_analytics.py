@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('crm', '0003_crm_marketer_group'),
+        ('crm', '0002_quality_report_proxy'),
     ]
 
     operations = [

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('crm', '0003_crm_marketer_group'),
+        ('crm', '0002_quality_report_proxy'),
         ('segments', '0001_analytics'),
     ]
 

@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('crm', '0004_contact_marketing_pause'),
-        ('segments', '0003_marketer_segment_permissions'),
+        ('segments', '0002_definitions_membership'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
