@@ -11,10 +11,7 @@ import csv
 import datetime as dt
 import email
 import json
-import os
 import random
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -58,6 +55,7 @@ from crm.services.events import EventInput, events_ingest
 from crm.services.importing import import_contacts_file, import_events_file
 from segments.models import Segment, SegmentPendingContact
 from segments.services import segment_refresh
+from triggers.bench.processes import celery_worker
 from triggers.demo_catalogue import demo_catalogue_create
 from triggers.models import TriggerFiring, TriggerPendingContact, TriggerRule
 
@@ -181,36 +179,9 @@ def _heading(stdout: OutputWrapper, title: str) -> None:
 def _worker(*, stdout: OutputWrapper) -> Iterator[None]:
     """A real Celery worker on this demo's database and broker, as `make run` starts."""
     log_path = settings.VAR_DIR / "worker.log"
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "--loglevel=INFO",
-                "--queues=default,dispatch,evaluation,webhooks",
-                "--concurrency=2",
-                "--without-gossip",
-                "--without-mingle",
-                "--hostname=demo@%h",
-            ],
-            cwd=settings.BASE_DIR,
-            env=os.environ.copy(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    with celery_worker(log=log_path, queues="default,dispatch,evaluation,webhooks") as process:
         stdout.write(f"worker:   a real Celery worker (pid {process.pid}), log in {log_path}\n")
-        try:
-            yield
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        yield
 
 
 def _busy() -> dict[str, int]:

@@ -8,7 +8,7 @@ from typing import Any
 from campaigns.models import Campaign, Delivery
 from crm.models import ConsentRecord, Contact
 from crm.selectors import consent_current
-from tests.factories import ConsentFactory
+from tests.campaigns.dispatch_helpers import grant as grant
 
 _numbers = itertools.count(1)
 
@@ -19,10 +19,6 @@ def delivery_for(contact: Contact, *, channel: str = "email", **fields: Any) -> 
     fields.setdefault("status", Delivery.Status.SENT)
     fields.setdefault("to_address", contact.email if channel == "email" else contact.phone or "")
     return Delivery.objects.create(campaign=campaign, contact=contact, channel=channel, **fields)
-
-
-def grant(contact: Contact, *, channel: str = "email", purpose: str = "marketing") -> None:
-    ConsentFactory.create(contact=contact, channel=channel, purpose=purpose)
 
 
 def status_of(contact: Contact, *, channel: str = "email", purpose: str = "marketing") -> str:

@@ -10,9 +10,6 @@ until the browse-abandonment rule's firing is recorded and its delivery queued."
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 import urllib.request
 from typing import Any
@@ -24,6 +21,7 @@ from django.utils import timezone
 
 from campaigns.models import Delivery
 from crm.api.auth import api_key_create
+from triggers.bench.processes import celery_worker
 from triggers.demo import _http_server
 from triggers.demo_catalogue import demo_catalogue_create
 from triggers.models import TriggerFiring
@@ -45,59 +43,48 @@ class Command(BaseCommand):
         call_command("migrate", verbosity=0)
         demo_catalogue_create()
         key = api_key_create(name=f"latency-{time.time():.0f}")[1]
-        log = open(settings.VAR_DIR / "latency-worker.log", "w")  # noqa: SIM115
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel=WARNING",
-             "--queues=default,dispatch,evaluation,webhooks", "--concurrency=2",
-             "--without-gossip", "--without-mingle"],
-            cwd=settings.BASE_DIR, env=os.environ.copy(), stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
         fired: list[float] = []
         queued: list[float] = []
-        try:
-            time.sleep(8)  # the worker starts; the figures are for a warm one
-            with _http_server() as base:
-                for n in range(options["events"]):
-                    email = f"latency{n}-{time.time_ns()}@example.com"
-                    now = timezone.now().isoformat()
-                    events = [
-                        {"id": f"{email}-{i}", "type": "product_viewed", "occurred_at": now,
-                         "contact": {"email": email}, "properties": {"product_id": "SKU-1"}}
-                        for i in range(3)
-                    ]  # fmt: skip
-                    request = urllib.request.Request(  # noqa: S310 (our own server)
-                        f"{base}/api/v1/events",
-                        data=json.dumps({"events": events}).encode(),
-                        headers={"Authorization": f"Bearer {key}"},
-                        method="POST",
+        log = settings.VAR_DIR / "latency-worker.log"
+        queues = "default,dispatch,evaluation,webhooks"
+        with celery_worker(log=log, queues=queues), _http_server() as base:
+            for n in range(options["events"]):
+                email = f"latency{n}-{time.time_ns()}@example.com"
+                now = timezone.now().isoformat()
+                events = [
+                    {"id": f"{email}-{i}", "type": "product_viewed", "occurred_at": now,
+                     "contact": {"email": email}, "properties": {"product_id": "SKU-1"}}
+                    for i in range(3)
+                ]  # fmt: skip
+                request = urllib.request.Request(  # noqa: S310 (our own server)
+                    f"{base}/api/v1/events",
+                    data=json.dumps({"events": events}).encode(),
+                    headers={"Authorization": f"Bearer {key}"},
+                    method="POST",
+                )
+                urllib.request.urlopen(request, timeout=30).read()  # noqa: S310
+                accepted = timezone.now()
+                firing = delivery = None
+                deadline = time.monotonic() + 20
+                while time.monotonic() < deadline and (firing is None or delivery is None):
+                    firing = (
+                        firing
+                        or TriggerFiring.objects.filter(contact__email_key=email)
+                        .values_list("fired_at", flat=True)
+                        .first()
                     )
-                    urllib.request.urlopen(request, timeout=30).read()  # noqa: S310
-                    accepted = timezone.now()
-                    firing = delivery = None
-                    deadline = time.monotonic() + 20
-                    while time.monotonic() < deadline and (firing is None or delivery is None):
-                        firing = (
-                            firing
-                            or TriggerFiring.objects.filter(contact__email_key=email)
-                            .values_list("fired_at", flat=True)
-                            .first()
-                        )
-                        delivery = (
-                            delivery
-                            or Delivery.objects.filter(contact__email_key=email)
-                            .values_list("created_at", flat=True)
-                            .first()
-                        )
-                        time.sleep(0.02)
-                    if firing is not None:
-                        fired.append((firing - accepted).total_seconds())
-                    if delivery is not None:
-                        queued.append((delivery - accepted).total_seconds())
-                    time.sleep(options["pause"])
-        finally:
-            worker.terminate()
-            worker.wait(timeout=30)
-            log.close()
+                    delivery = (
+                        delivery
+                        or Delivery.objects.filter(contact__email_key=email)
+                        .values_list("created_at", flat=True)
+                        .first()
+                    )
+                    time.sleep(0.02)
+                if firing is not None:
+                    fired.append((firing - accepted).total_seconds())
+                if delivery is not None:
+                    queued.append((delivery - accepted).total_seconds())
+                time.sleep(options["pause"])
         for name, values in (("firing recorded", fired), ("delivery queued", queued)):
             if not values:
                 self.stdout.write(f"event accepted -> {name}: none within 20 s")
