@@ -1,9 +1,10 @@
 """Recording what contacts do (views, purchases, any custom type), in batches.
 
 `event_input_parse` validates one untrusted mapping; `events_ingest` writes a batch with a
-fixed number of queries: one duplicate check, the contact upsert, two inserts, one read-back,
-and at most two rollup updates. Replaying a batch is harmless: an event with a client id
-already recorded for the same source is reported as a duplicate and changes nothing.
+fixed number of queries: one duplicate check, one contact lookup per identifier kind (the
+contact upsert only for new people or identities of several identifiers), two inserts, one
+read-back, and at most two rollup updates. Replaying a batch is harmless: an event with a
+client id already recorded for the same source is reported as a duplicate and changes nothing.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any, Literal, TypeVar
 
-from django.db import transaction
-from django.db.models import F, OuterRef, Subquery
+from django.db import connection, transaction
+from django.db.models import DecimalField, F, JSONField, OuterRef, Subquery
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
@@ -211,6 +212,100 @@ def _existing_events(source: str, client_ids: Sequence[str]) -> dict[str, tuple[
     return found
 
 
+# The columns of crm_event an ingest writes (id is the database's).
+_COLUMNS = (
+    "contact_id",
+    "type",
+    "properties",
+    "value",
+    "currency",
+    "occurred_at",
+    "received_at",
+    "source",
+    "client_id",
+)
+
+
+def _insert_skipping_stored(
+    events: Sequence[EventInput],
+    contact_ids: Sequence[int],
+    *,
+    source: str,
+    received_at: dt.datetime,
+) -> dict[str, int]:
+    """Insert events that carry client ids, skipping those whose (source, client id) is
+    stored by now: {client id: event id} of the rows this call inserted.
+
+    One INSERT … ON CONFLICT DO NOTHING run over all rows, its values adapted by the
+    backend's operations directly: bulk_create's per-row, per-field machinery cost more
+    than the insert itself. The read-back tells our rows apart from a concurrent request's
+    by received_at."""
+    ops = connection.ops
+    properties = Event._meta.get_field("properties")
+    value = Event._meta.get_field("value")
+    assert isinstance(properties, JSONField) and isinstance(value, DecimalField)
+    received = ops.adapt_datetimefield_value(received_at)
+    params = [
+        (
+            contact_id,
+            event.type,
+            ops.adapt_json_value(event.properties, properties.encoder),
+            ops.adapt_decimalfield_value(event.value, value.max_digits, value.decimal_places),
+            event.currency,
+            ops.adapt_datetimefield_value(event.occurred_at),
+            received,
+            source,
+            event.client_id,
+        )
+        for event, contact_id in zip(events, contact_ids, strict=True)
+    ]
+    quote = ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"INSERT INTO {quote(Event._meta.db_table)} "  # noqa: S608
+            f"({', '.join(quote(column) for column in _COLUMNS)}) "
+            f"VALUES ({', '.join(['%s'] * len(_COLUMNS))}) ON CONFLICT DO NOTHING",
+            params,
+        )
+    stored = _existing_events(source, [event.client_id or "" for event in events])
+    return {
+        client_id: event_id
+        for client_id, (event_id, _, stored_at) in stored.items()
+        if stored_at == received_at
+    }
+
+
+# The column of Contact holding each kind of identity key (ContactInput.identity_keys).
+_IDENTITY_COLUMN = {"external_id": "external_id", "email": "email_key", "phone": "phone"}
+
+
+def _contacts_of(identities: Sequence[ContactInput], *, source: str) -> list[int]:
+    """The contact id of each identity, creating contacts for those nobody holds.
+
+    An identity of one identifier cannot merge anyone, so when every identity is of one
+    identifier those a live contact holds are found with one query per identifier kind,
+    and contacts_upsert sees only the rest (aliases, new people). An identity of several
+    identifiers may merge or fill in contacts, so a batch with one goes to contacts_upsert
+    whole, in order, as then no shortcut could tell where the others land.
+    """
+    keys = [identity.identity_keys() for identity in identities]
+    if any(len(own) != 1 for own in keys):
+        return [result.contact_id for result in contacts_upsert(identities, source=source)]
+    found: dict[tuple[str, str], int] = {}
+    for kind, column in _IDENTITY_COLUMN.items():
+        values = sorted({value for [(key_kind, value)] in keys if key_kind == kind})
+        for chunk in _chunks(values):
+            held = Contact.objects.filter(**{f"{column}__in": chunk}, is_erased=False)
+            for value, contact_id in held.values_list(column, "pk"):
+                found[(kind, value)] = contact_id
+    rest = [index for index, [key] in enumerate(keys) if key not in found]
+    created = contacts_upsert([identities[index] for index in rest], source=source)
+    ids = [found.get(key, 0) for [key] in keys]
+    for index, result in zip(rest, created, strict=True):
+        ids[index] = result.contact_id
+    return ids
+
+
 def _announce(*, contact_ids: list[int], event_types: set[str]) -> None:
     """Tell the layers above, after commit. The events are stored by now whatever a receiver
     does, so a receiver's failure is logged with its traceback rather than turned into an
@@ -256,7 +351,7 @@ def events_ingest(inputs: Sequence[EventInput], *, source: str) -> list[IngestRe
             first_of[client_id] = index
         fresh.append(index)
 
-    # One upsert input per distinct identifier set: a batch usually names few people often.
+    # One identity per distinct identifier set: a batch usually names few people often.
     identity_of: dict[tuple[str | None, str | None, str | None], int] = {}
     identities: list[ContactInput] = []
     for index in fresh:
@@ -265,16 +360,18 @@ def events_ingest(inputs: Sequence[EventInput], *, source: str) -> list[IngestRe
         if key not in identity_of:
             identity_of[key] = len(identities)
             identities.append(ContactInput(external_id=key[0], email=key[1], phone=key[2]))
-    upserted = contacts_upsert(identities, source=source)
+    identity_ids = _contacts_of(identities, source=source)
     contact_of: dict[int, int] = {}
     for index in fresh:
         contact = inputs[index].contact
         key = (contact.external_id or None, contact.email or None, contact.phone or None)
-        contact_of[index] = upserted[identity_of[key]].contact_id
+        contact_of[index] = identity_ids[identity_of[key]]
 
     received_at = timezone.now()
-    rows: dict[int, Event] = {
-        index: Event(
+    anonymous = [index for index in fresh if not inputs[index].client_id]
+    identified = [index for index in fresh if inputs[index].client_id]
+    rows = [
+        Event(
             contact_id=contact_of[index],
             type=inputs[index].type,
             occurred_at=inputs[index].occurred_at,
@@ -282,29 +379,36 @@ def events_ingest(inputs: Sequence[EventInput], *, source: str) -> list[IngestRe
             value=inputs[index].value,
             currency=inputs[index].currency,
             source=source,
-            client_id=inputs[index].client_id,
+            client_id=None,
             received_at=received_at,
         )
-        for index in fresh
-    }
-    anonymous = [index for index in fresh if not inputs[index].client_id]
-    identified = [index for index in fresh if inputs[index].client_id]
-    Event.objects.bulk_create([rows[index] for index in anonymous], batch_size=_CHUNK)
-    for index in anonymous:
-        results[index] = IngestResult("accepted", rows[index].pk, contact_of[index])
+        for index in anonymous
+    ]
+    Event.objects.bulk_create(rows, batch_size=_CHUNK)
+    for index, row in zip(anonymous, rows, strict=True):
+        results[index] = IngestResult("accepted", row.pk, contact_of[index])
     if identified:
         # A concurrent request may store the same client id between our check and this insert:
-        # its row wins, ours is skipped, and the read-back tells them apart by received_at.
-        Event.objects.bulk_create(
-            [rows[index] for index in identified], batch_size=_CHUNK, ignore_conflicts=True
+        # its row wins, ours is skipped and reported as a duplicate of it.
+        inserted = _insert_skipping_stored(
+            [inputs[index] for index in identified],
+            [contact_of[index] for index in identified],
+            source=source,
+            received_at=received_at,
         )
-        stored = _existing_events(source, [inputs[index].client_id or "" for index in identified])
+        lost = [
+            inputs[index].client_id or ""
+            for index in identified
+            if inputs[index].client_id not in inserted
+        ]
+        stored = _existing_events(source, lost) if lost else {}
         for index in identified:
-            event_id, contact_id, stored_at = stored[inputs[index].client_id or ""]
-            status: Literal["accepted", "duplicate"] = (
-                "accepted" if stored_at == received_at else "duplicate"
-            )
-            results[index] = IngestResult(status, event_id, contact_id)
+            client_id = inputs[index].client_id or ""
+            if client_id in inserted:
+                results[index] = IngestResult("accepted", inserted[client_id], contact_of[index])
+            else:
+                event_id, contact_id, _ = stored[client_id]
+                results[index] = IngestResult("duplicate", event_id, contact_id)
     for index, first in repeats:
         earlier = results[first]
         assert earlier is not None

@@ -380,3 +380,61 @@ def test_a_withdrawal_for_a_suppressed_address_is_still_recorded() -> None:
         [contact(email="gone@example.com", consent=[withdrawn])], source="api"
     )
     assert ConsentRecord.objects.get(contact_id=result.contact_id).status == "withdrawn"
+
+
+def test_an_event_stored_by_a_concurrent_request_in_between_is_reported_as_its_duplicate() -> None:
+    # Another request stores e-2 after this batch checked for duplicates, right before its
+    # insert: that row wins and the batch reports e-2 as a duplicate of it.
+    other = ContactFactory.create(email="grace@example.com")
+    raced: list[Event] = []
+
+    def concurrent_insert(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        if not raced and sql.startswith('INSERT INTO "crm_event"'):
+            raced.append(Event(contact=other, occurred_at=T0, source="api", client_id="e-2"))
+            raced[0].save()
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(concurrent_insert):
+        results = events_ingest([event(id="e-1"), event(id="e-2")], source="api")
+    assert [result.status for result in results] == ["accepted", "duplicate"]
+    assert (results[1].event_id, results[1].contact_id) == (raced[0].pk, other.pk)
+    assert Event.objects.filter(client_id="e-2").count() == 1
+
+
+def test_events_naming_one_person_two_ways_land_on_the_merge_survivor() -> None:
+    ada = ContactFactory.create(email="ada@example.com", phone=None)
+    twin = ContactFactory.create(email=None, phone="+14155550123")
+    results = events_ingest(
+        [
+            event(id="e-1", contact={"email": "ada@example.com", "phone": "+14155550123"}),
+            event(id="e-2", contact={"phone": "+14155550123"}),
+        ],
+        source="api",
+    )
+    assert [result.contact_id for result in results] == [ada.pk, ada.pk]
+    assert not Contact.objects.filter(pk=twin.pk).exists()
+    assert set(Event.objects.values_list("contact_id", flat=True)) == {ada.pk}
+
+
+def test_ingest_naming_known_contacts_looks_them_up_once_and_writes_no_contact() -> None:
+    known = [ContactFactory.create(email=f"person{n}@example.com") for n in range(200)]
+    now = timezone.now()
+    inputs = [
+        event(
+            id=f"e-{n}",
+            occurred_at=(now - dt.timedelta(minutes=n)).isoformat(),
+            contact={"email": f"Person{n % 200}@Example.com"},
+        )
+        for n in range(500)
+    ]
+    with CaptureQueriesContext(connection) as context:
+        results = events_ingest(inputs, source="api")
+    contact_reads = [q["sql"] for q in context.captured_queries if 'FROM "crm_contact"' in q["sql"]]
+    contact_writes = [
+        q["sql"]
+        for q in context.captured_queries
+        if q["sql"].startswith(('INSERT INTO "crm_contact"', "INSERT INTO crm_contact"))
+    ]
+    assert len(contact_reads) == 1 and contact_writes == []
+    assert {result.contact_id for result in results} == {contact.pk for contact in known}
+    assert Contact.objects.count() == 200

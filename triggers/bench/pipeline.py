@@ -157,6 +157,8 @@ def measure_ingest(
             "events": n,
             "accepted": accepted,
             "seconds": round(took[0], 3),
+            "baseline_seconds": round(raw[0], 3),
+            "requests": len(bodies),
             "per_request": PER_REQUEST,
             "client_threads": CLIENT_THREADS,
             "database": connection.vendor,
