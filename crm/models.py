@@ -343,6 +343,10 @@ class Event(models.Model):
             models.Index(fields=["contact", "type", "occurred_at"], name="crm_event_window_idx"),
             models.Index(fields=["type", "occurred_at"], name="crm_event_type_time_idx"),
             models.Index(fields=["contact", "occurred_at"], name="crm_event_contact_time_idx"),
+            # Counted behaviour per contact (segments): one type, contacts in order, covering.
+            models.Index(
+                fields=["type", "contact", "occurred_at"], name="crm_event_type_contact_idx"
+            ),
         ]
 
     def __str__(self) -> str:
