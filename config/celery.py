@@ -20,3 +20,20 @@ if str(app.conf.broker_url).startswith("sqla+"):
     from kombu.transport import sqlalchemy as sqla_transport
 
     sqla_transport.Transport.polling_interval = 0.1
+
+if str(app.conf.broker_url).startswith("sqla+sqlite"):
+    # The broker's SQLite file in WAL mode with synchronous=NORMAL, as the main database:
+    # the worker's polls no longer block a publish, and a publish waits for no fsync
+    # (20 ms -> 2 ms measured), which the event-to-queued latency pays once per hop.
+    import sqlite3
+
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    @event.listens_for(Engine, "connect")
+    def _broker_sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
+        if isinstance(dbapi_connection, sqlite3.Connection):
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()

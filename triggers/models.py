@@ -209,6 +209,12 @@ class TriggerPendingContact(models.Model):
     source = models.CharField(max_length=20, default="events")
     queued_at = models.DateTimeField(default=dj_timezone.now)
 
+    class Meta:
+        # The drain takes the oldest first, and every enqueue reads the oldest entry.
+        indexes = [
+            models.Index(fields=["queued_at", "contact_id"], name="trigger_pending_order_idx")
+        ]
+
     def __str__(self) -> str:
         return f"contact {self.contact_id} queued at {self.queued_at:%H:%M:%S}"
 

@@ -4,7 +4,9 @@ by events and segment changes, and scheduled sweeps."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import functools
 import logging
 import threading
 import time
@@ -16,10 +18,11 @@ from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Max, Q, Sum
 from django.utils import timezone
 
+from crm.db import rows_insert_ignoring_conflicts
 from crm.models import Contact
 from segments.models import Segment
 from triggers.actions import actions as action_registry
@@ -259,19 +262,27 @@ def contacts_evaluate(
     result = EvaluationResult()
     size = _setting("TRIGGER_EVALUATION_BATCH_SIZE", 500)
     ids = sorted(set(contact_ids))
-    for start in range(0, len(ids), size):
-        batch = ids[start : start + size]
-        evaluated, pairs = matches_find(contact_ids=batch, now=now, only_rules=only_rules)
-        result.evaluated += evaluated
-        result.matched += len(pairs)
-        firing_ids = _firings_record(pairs=pairs, now=now, source=source)
-        result.fired += len(firing_ids)
-        result.firing_ids.extend(firing_ids)
+    try:
+        for start in range(0, len(ids), size):
+            batch = ids[start : start + size]
+            evaluated, pairs = matches_find(contact_ids=batch, now=now, only_rules=only_rules)
+            result.evaluated += evaluated
+            result.matched += len(pairs)
+            firing_ids = _firings_record(pairs=pairs, now=now, source=source, enqueue=False)
+            result.fired += len(firing_ids)
+            result.firing_ids.extend(firing_ids)
+    finally:
+        # One publish for the whole call rather than one per batch (a publish to the SQLite
+        # broker costs as much as evaluating a few hundred contacts). In `finally`: the
+        # batches that committed before an error still get their actions run.
+        if result.firing_ids:
+            recorded = list(result.firing_ids)
+            transaction.on_commit(lambda: _actions_enqueue(recorded))
     return result
 
 
 def _firings_record(
-    *, pairs: list[tuple[RuleInfo, Facts]], now: dt.datetime, source: str
+    *, pairs: list[tuple[RuleInfo, Facts]], now: dt.datetime, source: str, enqueue: bool = True
 ) -> list[int]:
     if not pairs:
         return []
@@ -298,36 +309,89 @@ def _firings_record(
         firing_ids = list(
             TriggerFiring.objects.filter(batch=batch).order_by("id").values_list("id", flat=True)
         )
-        if firing_ids:
+        if firing_ids and enqueue:
             transaction.on_commit(lambda: _actions_enqueue(firing_ids))
     return firing_ids
+
+
+ENQUEUE_CHUNK = 1000  # firing ids per task
 
 
 def _actions_enqueue(firing_ids: list[int]) -> None:
     from triggers.tasks import trigger_firings_run
 
-    trigger_firings_run.delay(firing_ids)
+    for start in range(0, len(firing_ids), ENQUEUE_CHUNK):
+        trigger_firings_run.delay(firing_ids[start : start + ENQUEUE_CHUNK])
 
 
 # --- Actions ---------------------------------------------------------------------------------
 
 
-def firing_actions_run(*, firing: TriggerFiring) -> TriggerFiring:
+def _actions_of(firings: Sequence[TriggerFiring]) -> dict[int, list[dict[str, Any]]]:
+    """{firing id: the actions of the rule version that fired}, in one query."""
+    wanted = {(f.rule_id, f.rule_version) for f in firings}
+    found: dict[tuple[int, int], list[dict[str, Any]]] = {}
+    if wanted:
+        condition = Q()
+        for rule_id, version in wanted:
+            condition |= Q(rule_id=rule_id, version=version)
+        for rule_id, version, snapshot in TriggerRuleVersion.objects.filter(condition).values_list(
+            "rule_id", "version", "snapshot"
+        ):
+            found[(rule_id, version)] = snapshot["actions"]
+    return {
+        f.pk: found.get((f.rule_id, f.rule_version)) or f.rule.snapshot()["actions"]
+        for f in firings
+    }
+
+
+def actions_database_only(entries: Iterable[dict[str, Any]]) -> bool:
+    """True when every action only writes to the database (no network): such a rule's
+    actions can run inside one transaction, and right after the evaluation that fired."""
+    for entry in entries:
+        handler = action_registry.get(str(entry.get("id")))
+        if handler is None or not handler.database_only:
+            return False
+    return True
+
+
+def _firing_claim(firing: TriggerFiring) -> bool:
+    return bool(
+        TriggerFiring.objects.filter(pk=firing.pk, status=TriggerFiring.Status.PENDING).update(
+            status=TriggerFiring.Status.RUNNING
+        )
+    )
+
+
+def firing_actions_run(
+    *, firing: TriggerFiring, entries: list[dict[str, Any]] | None = None
+) -> TriggerFiring:
     """Claim a pending firing (one conditional UPDATE: only one worker wins), run its
     rule's actions in order, record each outcome; the first error stops the rest and is
-    recorded on the firing (and logged)."""
-    claimed = TriggerFiring.objects.filter(
-        pk=firing.pk, status=TriggerFiring.Status.PENDING
-    ).update(status=TriggerFiring.Status.RUNNING)
-    if not claimed:
+    recorded on the firing (and logged). `entries`: the actions, when the caller already
+    read them with the firing."""
+    if entries is not None and actions_database_only(entries):
+        # Claim, the actions' rows (a delivery, an attribute) and the firing's outcome
+        # commit together: one write transaction instead of three, and no moment at which
+        # the work is done but the firing says otherwise. What the actions enqueue goes
+        # after the commit. A second claimer waits for it, then finds nothing pending.
+        with transaction.atomic():
+            if not _firing_claim(firing):
+                return firing
+            # Loaded just before; nothing but the status moves on a pending firing.
+            firing.status = TriggerFiring.Status.RUNNING
+            return _firing_actions_do(firing=firing, entries=entries, savepoints=True)
+    if not _firing_claim(firing):
         return firing
     firing.refresh_from_db()
-    version = (
-        TriggerRuleVersion.objects.filter(rule_id=firing.rule_id, version=firing.rule_version)
-        .values_list("snapshot", flat=True)
-        .first()
-    )
-    entries = (version or firing.rule.snapshot())["actions"]
+    if entries is None:
+        entries = _actions_of([firing])[firing.pk]
+    return _firing_actions_do(firing=firing, entries=entries, savepoints=False)
+
+
+def _firing_actions_do(
+    *, firing: TriggerFiring, entries: list[dict[str, Any]], savepoints: bool
+) -> TriggerFiring:
     outcomes: list[dict[str, Any]] = []
     error = ""
     for index, entry in enumerate(entries):
@@ -336,7 +400,10 @@ def firing_actions_run(*, firing: TriggerFiring) -> TriggerFiring:
         try:
             if handler is None:
                 raise ValueError(f"unknown action type {entry.get('id')!r}")
-            outcome = handler.run(options, firing=firing, contact_id=firing.contact_id)
+            # Inside the firing's transaction, a savepoint: a failed action's writes go,
+            # the outcome of those before it stays (a network action is never inside one).
+            with transaction.atomic() if savepoints else contextlib.nullcontext():
+                outcome = handler.run(options, firing=firing, contact_id=firing.contact_id)
         except Exception as exc:
             logger.exception(
                 "trigger %s firing %s: action %s failed", firing.rule_id, firing.pk, index
@@ -359,9 +426,20 @@ def firing_actions_run(*, firing: TriggerFiring) -> TriggerFiring:
     return firing
 
 
-def firings_run(*, firing_ids: Iterable[int]) -> list[TriggerFiring]:
+def firings_run(*, firing_ids: Iterable[int], database_only: bool = False) -> list[TriggerFiring]:
+    """Run the actions of the pending firings among `firing_ids` (those another worker
+    claimed first are left to it). `database_only`: only the firings whose actions are all
+    database work (the evaluation task runs those at once; the rest wait for their task)."""
     firings = list(TriggerFiring.objects.filter(pk__in=list(firing_ids)).select_related("rule"))
-    return [firing_actions_run(firing=firing) for firing in firings]
+    entries = _actions_of([f for f in firings if f.status == TriggerFiring.Status.PENDING])
+    ran: list[TriggerFiring] = []
+    for firing in firings:
+        actions = entries.get(firing.pk)
+        if actions is None:  # no longer pending: as it is
+            ran.append(firing)
+        elif not database_only or actions_database_only(actions):
+            ran.append(firing_actions_run(firing=firing, entries=actions))
+    return ran
 
 
 def firing_retry(*, firing: TriggerFiring) -> TriggerFiring:
@@ -389,14 +467,12 @@ def contacts_queue(*, contact_ids: Iterable[int], source: str) -> bool:
             .values_list("queued_at", flat=True)
             .first()
         )
-        for start in range(0, len(ids), 1000):
-            TriggerPendingContact.objects.bulk_create(
-                [
-                    TriggerPendingContact(contact_id=cid, source=source, queued_at=now)
-                    for cid in ids[start : start + 1000]
-                ],
-                ignore_conflicts=True,
-            )
+        stamp = connection.ops.adapt_datetimefield_value(now)
+        rows_insert_ignoring_conflicts(
+            TriggerPendingContact,
+            ("contact_id", "source", "queued_at"),
+            [(cid, source, stamp) for cid in ids],
+        )
     return oldest is None or oldest < now - dt.timedelta(seconds=2)
 
 
@@ -420,6 +496,7 @@ def pending_evaluate(*, limit: int | None = None) -> EvaluationResult:
         by_source: dict[str, list[int]] = {}
         for cid, source in claimed:
             by_source.setdefault(source, []).append(cid)
+        fired: list[int] = []
         try:
             for source, ids in by_source.items():
                 result = contacts_evaluate(contact_ids=ids, source=source)
@@ -427,10 +504,30 @@ def pending_evaluate(*, limit: int | None = None) -> EvaluationResult:
                 total.matched += result.matched
                 total.fired += result.fired
                 total.firing_ids.extend(result.firing_ids)
+                fired.extend(result.firing_ids)
         except Exception:
             for source, ids in by_source.items():
                 contacts_queue(contact_ids=ids, source=source)
             raise
+        if fired and len(fired) <= RUN_AT_ONCE_LIMIT:
+            transaction.on_commit(functools.partial(_firings_run_now, fired))
+
+
+# A trickle of firings (events arriving one by one) runs in the evaluation task; a flood
+# (a segment entered by thousands) is left to the firing tasks, spread over the workers,
+# so that evaluation does not stall behind it.
+RUN_AT_ONCE_LIMIT = 100
+
+
+def _firings_run_now(firing_ids: list[int]) -> None:
+    """Near real time: run the database-only actions (a send_campaign creates its queued
+    delivery) in this task, without waiting for a second trip through the broker. The
+    firings' own task was enqueued all the same: it runs whatever is left (network
+    actions, or all of them if this fails), and the claim lets each firing run once."""
+    try:
+        firings_run(firing_ids=firing_ids, database_only=True)
+    except Exception:
+        logger.exception("running %d firings at once failed; their task will", len(firing_ids))
 
 
 # --- Sweeps ------------------------------------------------------------------------------------

@@ -101,17 +101,19 @@ def snapshots_build(
 ) -> list[Facts]:
     """One snapshot per existing, non-erased contact of `contact_ids`."""
     needs = set(needs)
+    attribute_needs = [need for need in needs if isinstance(need, AttributeNeed)]
+    # Attributes (a JSON column to decode per row) and the profile fields are read only when
+    # a condition compares one: most rulesets never do.
+    profile = ("attributes", *CONTACT_FIELDS) if attribute_needs else ("timezone",)
     rows = list(
         Contact.objects.filter(id__in=contact_ids, is_erased=False).values(
             "id",
-            "timezone",
-            "attributes",
             "last_activity_at",
             "last_purchase_at",
-            *CONTACT_FIELDS,
             "lifecycle__stage",
             "rfm__group",
             "prediction__expected_purchases",
+            *profile,
         )
     )
     if not rows:
@@ -162,7 +164,14 @@ def snapshots_build(
 
     consent_needs = [need for need in needs if isinstance(need, ConsentNeed)]
     consent = consent_current(ids) if consent_needs else {}
-    attribute_needs = [need for need in needs if isinstance(need, AttributeNeed)]
+    # Each key is a digest: name them once per batch, not once per contact.
+    event_keys = [need.key for need in event_needs]
+    segment_keys = [
+        (need.slug, need.member_key, need.entered_key, need.exited_key) for need in segment_needs
+    ]
+    consent_keys = [(need.channel, need.purpose, need.key) for need in consent_needs]
+    attribute_keys = [(need.name, need.key, need.number_key) for need in attribute_needs]
+    no_counts: dict[str, Any] = {}
 
     snapshots: list[Facts] = []
     for row in rows:
@@ -193,30 +202,26 @@ def snapshots_build(
             "activity_ts": int(last_activity.timestamp()) if last_activity else None,
         }
         facts.update({key: value for key, value in optional.items() if value is not None})
-        for event_need in event_needs:
-            facts[event_need.key] = int(counts.get(cid, {}).get(event_need.key, 0))
-        for segment_need in segment_needs:
-            stays = memberships.get((cid, segment_need.slug), [])
-            facts[segment_need.member_key] = any(
-                exited is None or exited > now for _, exited in stays
-            )
-            facts[segment_need.entered_key] = _hours(
-                now, max((entered for entered, _ in stays), default=None)
-            )
+        contact_counts = counts.get(cid, no_counts)
+        for event_key in event_keys:
+            facts[event_key] = int(contact_counts.get(event_key, 0))
+        for slug, member_key, entered_key, exited_key in segment_keys:
+            stays = memberships.get((cid, slug), [])
+            facts[member_key] = any(exited is None or exited > now for _, exited in stays)
+            facts[entered_key] = _hours(now, max((entered for entered, _ in stays), default=None))
             exits = [exited for _, exited in stays if exited is not None and exited <= now]
-            facts[segment_need.exited_key] = _hours(now, max(exits, default=None))
-        for consent_need in consent_needs:
-            status = consent.get(cid, {}).get((consent_need.channel, consent_need.purpose))
-            facts[consent_need.key] = status == ConsentRecord.Status.GRANTED
-        for attribute_need in attribute_needs:
-            name = attribute_need.name
+            facts[exited_key] = _hours(now, max(exits, default=None))
+        for channel, purpose, consent_key in consent_keys:
+            status = consent.get(cid, {}).get((channel, purpose))
+            facts[consent_key] = status == ConsentRecord.Status.GRANTED
+        for name, text_key, number_key in attribute_keys:
             raw = row[name] if name in CONTACT_FIELDS else (row["attributes"] or {}).get(name)
             if name in CONTACT_FIELDS and raw == "":
                 raw = None
             text, number = _text(raw), _number(raw)
             if text is not None:
-                facts[attribute_need.key] = text
+                facts[text_key] = text
             if number is not None:
-                facts[attribute_need.number_key] = number
+                facts[number_key] = number
         snapshots.append(facts)
     return snapshots

@@ -77,3 +77,20 @@ def test_a_queued_segment_entry_fires_entered_segment() -> None:
     assert pending_evaluate().fired == 1
     firing = TriggerFiring.objects.get(rule=rule)
     assert firing.source == "segments" and not TriggerPendingContact.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_draining_the_queue_runs_database_only_actions_at_once() -> None:
+    from segments.models import SegmentMembership
+    from triggers.services import contacts_queue, pending_evaluate
+
+    segment = Segment.objects.create(name="VIP", slug="vip")
+    rule = make_rule(conditions=[{"id": "entered_segment", "segment": "vip", "hours": 24}])
+    contact = ContactFactory.create()
+    SegmentMembership.objects.create(segment=segment, contact=contact)
+    contacts_queue(contact_ids=[contact.pk], source="segments")
+    pending_evaluate()
+    firing = TriggerFiring.objects.get(rule=rule)
+    contact.refresh_from_db()
+    assert firing.status == TriggerFiring.Status.DONE
+    assert contact.attributes["nudged"] == "yes"

@@ -49,6 +49,7 @@ class SetAttributeForm(forms.Form):
 @actions.register
 class SetAttribute(ActionType):
     id = "set_attribute"
+    database_only = True
     label = "set attribute {attribute} to {value}"
     form = SetAttributeForm
 

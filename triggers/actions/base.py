@@ -17,6 +17,12 @@ class ActionError(Exception):
 
 
 class ActionType(RegisteredType):
+    # True when run() only reads and writes the database (what it enqueues goes after
+    # commit) and calls no network service: such actions run inside the firing's
+    # transaction, and right after the evaluation that fired them. A network call (a
+    # webhook) must never hold a transaction open, so the default is False.
+    database_only = False
+
     def run(
         self, options: dict[str, Any], *, firing: TriggerFiring, contact_id: int
     ) -> dict[str, Any]:

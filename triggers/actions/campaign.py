@@ -49,6 +49,7 @@ def _reachable(campaign: Campaign, contact: Contact, consent: dict[tuple[str, st
 @actions.register
 class SendCampaign(ActionType):
     id = "send_campaign"
+    database_only = True
     label = "send campaign {campaign} (fallback: {fallback_campaign})"
     form = SendCampaignForm
 

@@ -37,6 +37,7 @@ def _list(slug: str) -> Any:
 @actions.register
 class AddToList(ActionType):
     id = "add_to_list"
+    database_only = True
     label = "add to the static list {list}"
     form = ListForm
 
@@ -56,6 +57,7 @@ class AddToList(ActionType):
 @actions.register
 class RemoveFromList(ActionType):
     id = "remove_from_list"
+    database_only = True
     label = "remove from the static list {list}"
     form = ListForm
 
