@@ -133,6 +133,14 @@ class Campaign(models.Model):
         blank=True,
         help_text="For recurring campaigns: when each occurrence starts.",
     )
+    last_launched_occurrence = models.CharField(
+        max_length=40,
+        blank=True,
+        default="",
+        editable=False,
+        help_text="For recurring campaigns: the latest slot whose launch finished. A slot "
+        "whose launch was interrupted is launched again (idempotently) until it finishes.",
+    )
     holdout_percent = models.DecimalField(
         "holdout %",
         max_digits=5,
@@ -339,6 +347,26 @@ class Delivery(models.Model):
                 fields=["contact", "channel", "sent_at"],
                 name="campaigns_delivery_cap_idx",
                 condition=Q(sent_at__isnull=False),
+            ),
+            # The A/B report's per-arm counts read only this index, never the wide rows.
+            models.Index(
+                fields=[
+                    "campaign",
+                    "variant",
+                    "is_holdout",
+                    "occurrence",
+                    "status",
+                    "sent_at",
+                    "created_at",
+                    "delivered_at",
+                ],
+                name="campaigns_delivery_ab_idx",
+            ),
+            # Last-touch attribution: a contact's latest touch before a goal event, from the
+            # index alone.
+            models.Index(
+                fields=["contact", "sent_at", "created_at", "campaign"],
+                name="campaigns_delivery_touch_idx",
             ),
         ]
 

@@ -27,20 +27,21 @@ from typing import Any
 from django.db import connection
 from django.db.models import (
     Count,
-    Exists,
+    DateTimeField,
+    ExpressionWrapper,
     F,
-    FilteredRelation,
     Max,
     Min,
     OuterRef,
     Q,
     QuerySet,
-    Sum,
+    Subquery,
 )
 from django.db.models.functions import Coalesce
 
 from campaigns.models import Campaign, Delivery, Response, Variant
 from campaigns.services.assignment import WINNER_OCCURRENCE
+from crm.models import Event
 
 HOLDOUT = "holdout"
 _R = Response.Kind
@@ -67,6 +68,7 @@ class ArmMetrics:
     bounced: int = 0
     complained: int = 0
     pending: int = 0  # queued, sending or deferred: not yet decided whether it goes out
+    first_reference: dt.datetime | None = None
     last_reference: dt.datetime | None = None
 
 
@@ -118,34 +120,38 @@ def _reference() -> Coalesce:
     return Coalesce("sent_at", "created_at")
 
 
-def attributed_conversions(campaign: Campaign) -> QuerySet[Delivery]:
-    """One row per (test delivery, attributed goal event): pk, variant_id, is_holdout,
-    conv_at, conv_value."""
+def _goal_events(campaign: Campaign, *, first: dt.datetime, last: dt.datetime) -> QuerySet[Event]:
+    """The campaign's goal events that any test delivery's window can hold (between the
+    earliest reference and the latest reference + the window), each with conv_at, conv_value
+    and window_start = conv_at - window: a delivery's window holds the event when
+    window_start < reference <= conv_at. Filtering events by type and time first keeps the
+    join small (an order is rarer than a delivery, and most of history is outside the test)."""
     window = dt.timedelta(days=campaign.attribution_window_days)
-    rows = (
-        test_deliveries(campaign)
-        .annotate(
-            ref=_reference(),
-            goal=FilteredRelation(
-                "contact__events", condition=Q(contact__events__type=campaign.goal_event)
-            ),
+    events = (
+        Event.objects.filter(
+            type=campaign.goal_event, occurred_at__gte=first, occurred_at__lt=last + window
         )
-        .annotate(conv_at=F("goal__occurred_at"), conv_value=F("goal__value"))
-        .filter(conv_at__isnull=False, conv_at__gte=F("ref"), conv_at__lt=F("ref") + window)
+        .order_by()
+        .annotate(
+            conv_at=F("occurred_at"),
+            conv_value=F("value"),
+            window_start=ExpressionWrapper(F("occurred_at") - window, output_field=DateTimeField()),
+        )
     )
     if campaign.attribution == Campaign.Attribution.LAST_TOUCH:
-        later_touch = (
+        # The contact's latest touch at or before the event (ties by id): any delivery that
+        # was sent (any campaign), and this campaign's own deliveries. The event belongs to it
+        # when it is one of this campaign's test deliveries and its window holds the event.
+        last_touch = (
             Delivery.objects.filter(contact_id=OuterRef("contact_id"))
             .filter(Q(sent_at__isnull=False) | Q(campaign_id=campaign.pk))
             .annotate(touch_at=_reference())
-            .filter(
-                Q(touch_at__gt=OuterRef("ref"))
-                | Q(touch_at=OuterRef("ref"), pk__gt=OuterRef("pk")),
-                touch_at__lte=OuterRef("conv_at"),
-            )
+            .filter(touch_at__lte=OuterRef("occurred_at"))
+            .order_by("-touch_at", "-pk")
+            .values("pk")[:1]
         )
-        rows = rows.filter(~Exists(later_touch))
-    return rows
+        events = events.annotate(touch_id=Subquery(last_touch))
+    return events
 
 
 def _delivery_counts(campaign: Campaign, arms: dict[ArmKey, ArmMetrics]) -> None:
@@ -160,6 +166,7 @@ def _delivery_counts(campaign: Campaign, arms: dict[ArmKey, ArmMetrics]) -> None
                 "pk", filter=Q(delivered_at__isnull=False) | Q(status=Delivery.Status.DELIVERED)
             ),
             pending=Count("pk", filter=Q(status__in=PENDING)),
+            first_reference=Min(_reference()),
             last_reference=Max(_reference()),
         )
     )
@@ -167,6 +174,7 @@ def _delivery_counts(campaign: Campaign, arms: dict[ArmKey, ArmMetrics]) -> None
         arm = _arm(arms, row["variant_id"], row["is_holdout"])
         arm.assigned, arm.sent, arm.delivered = row["assigned"], row["sent"], row["delivered"]
         arm.pending, arm.last_reference = row["pending"], row["last_reference"]
+        arm.first_reference = row["first_reference"]
 
 
 def _response_counts(campaign: Campaign, arms: dict[ArmKey, ArmMetrics]) -> None:
@@ -192,26 +200,43 @@ def _response_counts(campaign: Campaign, arms: dict[ArmKey, ArmMetrics]) -> None
             setattr(arm, name, row[name])
 
 
-def _conversion_days(campaign: Campaign) -> list[tuple[int | None, bool, str, int, Any]]:
+def _conversion_days(
+    campaign: Campaign, arms: dict[ArmKey, ArmMetrics]
+) -> list[tuple[int | None, bool, str, int, Any]]:
     """(variant id, is_holdout, day of first conversion, converted deliveries, revenue): the
-    per-delivery aggregate wrapped in one more GROUP BY, so each delivery counts once, on the
-    day of its first attributed goal event."""
-    per_delivery = (
-        attributed_conversions(campaign)
-        .order_by()
-        .values("pk", "variant_id", "is_holdout")
-        .annotate(first_at=Min("conv_at"), revenue=Sum("conv_value"))
-    )
-    inner, params = per_delivery.query.sql_with_params()
-    # values() names its columns by their keys: "variant_id", "is_holdout", "first_at", ...
-    variant_col, holdout_col = (connection.ops.quote_name(c) for c in ("variant_id", "is_holdout"))
+    per-delivery aggregate (pairs of a test delivery and an attributed goal event) wrapped in
+    one more GROUP BY, so each delivery counts once, on the day of its first attributed goal
+    event."""
+    firsts = [a.first_reference for a in arms.values() if a.first_reference]
+    lasts = [a.last_reference for a in arms.values() if a.last_reference]
+    if not firsts or not lasts:
+        return []
+    events = _goal_events(campaign, first=min(firsts), last=max(lasts))
+    q = connection.ops.quote_name
+    if campaign.attribution == Campaign.Attribution.LAST_TOUCH:
+        key = "touch_id"
+        on = f"d.id = goal.{q('touch_id')}"  # that touch is at or before the event already
+    else:
+        key = "contact_id"
+        on = (
+            f"d.contact_id = goal.{q('contact_id')} "
+            f"AND COALESCE(d.sent_at, d.created_at) <= goal.{q('conv_at')}"
+        )
+    goal, params = events.values(
+        key, "conv_at", "conv_value", "window_start"
+    ).query.sql_with_params()
     sql = (
-        f"SELECT {variant_col}, {holdout_col}, DATE(first_at) AS day, COUNT(*), "  # noqa: S608
-        f"SUM(revenue) FROM ({inner}) AS converted GROUP BY {variant_col}, {holdout_col}, "
-        f"DATE(first_at) ORDER BY day"
+        "SELECT variant_id, is_holdout, DATE(first_at) AS day, COUNT(*), SUM(revenue) "  # noqa: S608
+        "FROM (SELECT d.id, d.variant_id AS variant_id, d.is_holdout AS is_holdout, "
+        f"MIN(goal.{q('conv_at')}) AS first_at, SUM(goal.{q('conv_value')}) AS revenue "
+        f"FROM ({goal}) AS goal JOIN {q(Delivery._meta.db_table)} d ON {on} "
+        "WHERE d.campaign_id = %s AND NOT d.occurrence = %s "
+        f"AND COALESCE(d.sent_at, d.created_at) > goal.{q('window_start')} "
+        "GROUP BY d.id, d.variant_id, d.is_holdout) AS converted "
+        "GROUP BY variant_id, is_holdout, DATE(first_at) ORDER BY day"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, [*params, campaign.pk, WINNER_OCCURRENCE])
         return [
             (variant_id, bool(is_holdout), str(day), int(n), revenue)
             for variant_id, is_holdout, day, n, revenue in cursor.fetchall()
@@ -224,7 +249,7 @@ def campaign_metrics(*, campaign: Campaign) -> CampaignMetrics:
     _response_counts(campaign, arms)
     running: dict[str, int] = {arm.name: 0 for arm in arms.values()}
     by_day: dict[str, dict[str, int]] = {}
-    for variant_id, is_holdout, day, n, revenue in _conversion_days(campaign):
+    for variant_id, is_holdout, day, n, revenue in _conversion_days(campaign, arms):
         arm = _arm(arms, variant_id, is_holdout)
         arm.conversions += n
         arm.revenue += Decimal(str(revenue or 0)).quantize(CENT)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.db.models import Exists
 
 from campaigns.models import Campaign, Delivery
@@ -187,3 +188,59 @@ def delivery_still_allowed(
             f"{channel}/{purpose}: {consent or 'none'} (changed since claim)",
         )
     return None
+
+
+def delivery_hand_over(
+    *,
+    delivery_id: int,
+    contact_id: int,
+    channel: str,
+    purpose: str,
+    address: str,
+    moment: dt.datetime,
+) -> tuple[str, str] | None:
+    """Mark a claimed delivery as handed over to the provider, in one statement that also
+    checks consent, suppression and erasure as they are now: a withdrawal or a suppression
+    that committed after the batch was claimed stops the message, and nothing can commit
+    between the check and the mark. Returns None when the caller may call the provider, else
+    (reason, detail); reason "" means the row is no longer this worker's to send (released
+    by a pause or taken back by the stale-claim sweep), so it is left as it is.
+
+    Fixed SQL, because it runs once per message: building the equivalent ORM query cost more
+    than running it."""
+    quote = connection.ops.quote_name
+    stamp = connection.ops.adapt_datetimefield_value(moment)
+    sql = (
+        f"UPDATE {quote(Delivery._meta.db_table)} SET handed_over_at = %s, "  # noqa: S608
+        "attempts = attempts + 1, to_address = %s, updated_at = %s "
+        "WHERE id = %s AND status = %s "
+        f"AND EXISTS (SELECT 1 FROM {quote(Contact._meta.db_table)} c "
+        "WHERE c.id = %s AND NOT c.is_erased AND ("
+        f"SELECT r.status FROM {quote(ConsentRecord._meta.db_table)} r "
+        "WHERE r.contact_id = c.id AND r.channel = %s AND r.purpose = %s "
+        "ORDER BY r.occurred_at DESC, r.id DESC LIMIT 1) = %s) "
+        f"AND NOT EXISTS (SELECT 1 FROM {quote(Suppression._meta.db_table)} s "
+        "WHERE s.channel = %s AND s.address_hash = %s)"
+    )
+    params = [
+        stamp,
+        address,
+        stamp,
+        delivery_id,
+        Delivery.Status.SENDING,
+        contact_id,
+        channel,
+        purpose,
+        ConsentRecord.Status.GRANTED,
+        channel,
+        address_hash(channel, address),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        if cursor.rowcount == 1:
+            return None
+    # Not handed over: say why (the rare path, so the readable query).
+    stopped = delivery_still_allowed(
+        contact_id=contact_id, channel=channel, purpose=purpose, address=address
+    )
+    return stopped or ("", "no longer claimed by this worker")

@@ -126,10 +126,12 @@ def campaigns_start_due(*, now: dt.datetime | None = None) -> list[str]:
             continue
         occurrence = occurrence_key(slot)
         # Launching a slot twice is harmless (unique deliveries), but computing a large
-        # audience every minute is not: a slot with deliveries is done.
-        if Delivery.objects.filter(campaign=campaign, occurrence=occurrence).exists():
+        # audience every minute is not: a slot is done once a launch of it has finished.
+        # One that died part way (a lost worker) is launched again and completes.
+        if campaign.last_launched_occurrence == occurrence:
             continue
         if _launch(campaign, occurrence, now):
+            Campaign.objects.filter(pk=campaign.pk).update(last_launched_occurrence=occurrence)
             launched.append(f"{campaign.slug}/{occurrence}")
     return launched
 

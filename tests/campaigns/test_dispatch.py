@@ -545,6 +545,36 @@ def test_a_recurring_campaign_launches_each_crontab_slot_once(outbox: Any) -> No
     ]
 
 
+def test_a_recurring_slot_whose_launch_died_part_way_is_launched_again_and_completed(
+    outbox: Any,
+) -> None:
+    from django_celery_beat.models import CrontabSchedule
+
+    from campaigns.services.sweeps import campaigns_start_due
+
+    people = ContactFactory.create_batch(3)
+    for person in people:
+        grant(person)
+    daily = CrontabSchedule.objects.create(
+        minute="0", hour="8", day_of_week="*", day_of_month="*", month_of_year="*", timezone="UTC"
+    )
+    campaign = campaign_for(people, kind=Campaign.Kind.RECURRING, crontab=daily)
+    slot = "2026-06-01T08:00Z"
+    # What a worker lost after the launch's first chunk leaves: one delivery of three.
+    Delivery.objects.create(
+        campaign=campaign, occurrence=slot, contact=people[0], variant=campaign.variants.first()
+    )
+
+    at = dt.datetime(2026, 6, 1, 8, 1, tzinfo=dt.UTC)
+    assert campaigns_start_due(now=at) == [f"{campaign.slug}/{slot}"]
+    assert campaigns_start_due(now=at + dt.timedelta(minutes=1)) == []
+    assert sorted(
+        Delivery.objects.filter(campaign=campaign, occurrence=slot).values_list(
+            "contact_id", flat=True
+        )
+    ) == sorted(p.pk for p in people)
+
+
 def test_rows_left_by_a_lost_worker_are_requeued_or_marked_uncertain() -> None:
     ada, bob = ContactFactory.create_batch(2)
     campaign = campaign_for([ada, bob])

@@ -50,6 +50,13 @@ class FakeProvider:
         provider = self
 
         class Handler(BaseHTTPRequestHandler):
+            # Keep-alive, as real providers allow: a client's session reuses one connection
+            # instead of a TCP handshake and a server thread per request. Every answer has
+            # a Content-Length; "drop" still closes the connection. No Nagle: headers and
+            # body go out in two writes, which would otherwise wait for a delayed ACK.
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
+
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
