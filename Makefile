@@ -27,11 +27,17 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 install: $(STAMP)
 
 # Debian's chromium drives the browser tests; Playwright cannot download its own here.
+# The broker-restart and beat fault tests start their own redis-server.
 system-deps:
 	@if [ ! -x /usr/bin/chromium ]; then \
 	  echo "Installing Debian's chromium for the browser tests..."; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
+	fi
+	@if [ ! -x /usr/bin/redis-server ]; then \
+	  echo "Installing Debian's redis-server for the fault tests..."; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server >/dev/null; \
 	fi
 
 setup: install

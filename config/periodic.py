@@ -63,8 +63,10 @@ PERIODIC_TASKS: list[PeriodicTaskSpec] = [
     {
         "name": "campaigns: start scheduled broadcasts and recurring occurrences",
         "task": "campaigns.tasks.campaigns_start_due",
-        "crontab": None,
-        "every_seconds": 60,
+        # On the minute, not every 60 s: an interval drifts later tick by tick, and the
+        # tick that slips from :59.9 to :00.1 would leave a whole minute without a sweep.
+        "crontab": "* * * * *",
+        "every_seconds": None,
         "description": "Launches broadcasts whose scheduled time has passed, and each recurring "
         "campaign's latest crontab slot once (occurrence = the slot's UTC date-time).",
     },
