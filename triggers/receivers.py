@@ -28,6 +28,12 @@ def on_events_ingested(sender: Any, *, contact_ids: list[int], **kwargs: Any) ->
 
 @receiver(membership_changed, dispatch_uid="triggers.membership_changed")
 def on_membership_changed(
-    sender: Any, *, entered_ids: list[int], exited_ids: list[int], **kwargs: Any
+    sender: Any,
+    *,
+    segment_id: int,
+    entered_ids: list[int],
+    exited_ids: list[int],
+    **kwargs: Any,
 ) -> None:
-    _queue([*entered_ids, *exited_ids], "segments")
+    if services.segment_watched(segment_id=segment_id):
+        _queue([*entered_ids, *exited_ids], "segments")

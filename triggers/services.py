@@ -26,9 +26,10 @@ from crm.db import rows_insert_ignoring_conflicts
 from crm.models import Contact
 from segments.models import Segment
 from triggers.actions import actions as action_registry
-from triggers.compiler import CompiledRuleset, ruleset_compile
+from triggers.compiler import CompiledRuleset, CompileError, rule_needs, ruleset_compile
 from triggers.conditions import conditions as condition_registry
 from triggers.engine import engine
+from triggers.facts import SegmentNeed
 from triggers.models import TriggerFiring, TriggerPendingContact, TriggerRule, TriggerRuleVersion
 from triggers.snapshots import snapshots_build
 from triggers.types import Facts
@@ -164,6 +165,20 @@ def ruleset_current(*, force: bool = False) -> tuple[CompiledRuleset, dict[str, 
             _CURRENT.stamp = stamp
         assert _CURRENT.compiled is not None
         return _CURRENT.compiled, _CURRENT.rules
+
+
+def segment_watched(*, segment_id: int) -> bool:
+    """Whether an enabled rule looks at this segment (a segment condition or its audience):
+    a membership change of any other segment cannot change what a rule decides, so its
+    contacts need no evaluation. One query over the enabled rules; no engine."""
+    slugs: set[str] = set()
+    for rule in TriggerRule.objects.filter(enabled=True).select_related("audience_segment"):
+        try:
+            needs = rule_needs(rule.snapshot())
+        except CompileError:
+            return True  # cannot tell: evaluate, as before
+        slugs.update(need.slug for need in needs if isinstance(need, SegmentNeed))
+    return bool(slugs) and Segment.objects.filter(pk=segment_id, slug__in=slugs).exists()
 
 
 # --- Evaluation ----------------------------------------------------------------------------------

@@ -57,11 +57,30 @@ def test_a_third_product_view_fires_browse_abandonment_through_the_worker(tmp_pa
 
 @pytest.mark.django_db
 def test_entering_a_segment_queues_the_contact_for_evaluation() -> None:
-    Segment.objects.create(name="VIP", slug="vip")
+    vip = Segment.objects.create(name="VIP", slug="vip")
     make_rule(conditions=[{"id": "entered_segment", "segment": "vip", "hours": 24}])
     contact = ContactFactory.create()
-    membership_changed.send(sender=Segment, segment_id=1, entered_ids=[contact.pk], exited_ids=[])
+    membership_changed.send(
+        sender=Segment, segment_id=vip.pk, entered_ids=[contact.pk], exited_ids=[]
+    )
     assert TriggerPendingContact.objects.filter(contact_id=contact.pk, source="segments").exists()
+
+
+@pytest.mark.django_db
+def test_entering_a_segment_no_enabled_rule_looks_at_queues_nothing() -> None:
+    Segment.objects.create(name="VIP", slug="vip")
+    newsletter = Segment.objects.create(name="Newsletter readers", slug="newsletter")
+    make_rule(conditions=[{"id": "entered_segment", "segment": "vip", "hours": 24}])
+    make_rule(
+        slug="off",
+        enabled=False,
+        conditions=[{"id": "entered_segment", "segment": "newsletter", "hours": 24}],
+    )
+    contact = ContactFactory.create()
+    membership_changed.send(
+        sender=Segment, segment_id=newsletter.pk, entered_ids=[contact.pk], exited_ids=[]
+    )
+    assert not TriggerPendingContact.objects.exists()
 
 
 @pytest.mark.django_db
