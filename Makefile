@@ -10,7 +10,7 @@ PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 SCALE ?= small
 
-.PHONY: help install system-deps run web worker beat setup test lint typecheck pytest demo bench faults clean
+.PHONY: help install system-deps run web worker beat setup test lint typecheck pytest demo bench bench-pg bench-pg-run faults clean
 
 help:
 	@echo "make run    set up and start web (127.0.0.1:8000), a Celery worker and beat"
@@ -77,6 +77,15 @@ bench: install
 	rm -rf var/bench
 	VAR_DIR=$(CURDIR)/var/bench $(PY) manage.py migrate --noinput >/dev/null
 	VAR_DIR=$(CURDIR)/var/bench $(PY) manage.py bench --scale $(SCALE)
+
+# The same on a throwaway PostgreSQL 15 + Redis (fsync on), e.g. `make bench-pg SCALE=medium`.
+bench-pg: install
+	.ci/with-services $(MAKE) --no-print-directory bench-pg-run SCALE=$(SCALE)
+
+bench-pg-run:
+	rm -rf var/bench-pg
+	VAR_DIR=$(CURDIR)/var/bench-pg $(PY) manage.py migrate --noinput >/dev/null
+	VAR_DIR=$(CURDIR)/var/bench-pg $(PY) manage.py bench --scale $(SCALE)
 
 # The slow fault-injection tests (killed workers, restarted broker and beat, 100,000 tokens).
 faults: install system-deps

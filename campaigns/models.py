@@ -9,7 +9,8 @@ from typing import Any, ClassVar
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone as dj_timezone
 
 from crm.models import MARKETING, Channel, Contact
@@ -362,10 +363,15 @@ class Delivery(models.Model):
                 ],
                 name="campaigns_delivery_ab_idx",
             ),
-            # Last-touch attribution: a contact's latest touch before a goal event, from the
-            # index alone.
+            # Last-touch attribution: a contact's latest touch before a goal event is the
+            # first entry of a backward scan of this index (ordered as the query orders), and
+            # its filter columns come with it.
             models.Index(
-                fields=["contact", "sent_at", "created_at", "campaign"],
+                F("contact"),
+                Coalesce("sent_at", "created_at"),
+                F("id"),
+                F("sent_at"),
+                F("campaign"),
                 name="campaigns_delivery_touch_idx",
             ),
         ]

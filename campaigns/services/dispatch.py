@@ -604,9 +604,16 @@ def _send_campaign_batch(
 
 # Fixed SQL: building the same ORM UPDATE for each message cost more than running it.
 def _mark_sent(*, delivery_id: int, provider_id: str, sent_at: dt.datetime) -> None:
+    """The provider took it. On PostgreSQL this commit does not wait for its WAL flush
+    (synchronous_commit off, for this transaction only): should the database server itself
+    crash in the next moment, the row stays handed over and becomes uncertain, never resent,
+    so nothing is lost that the flush would have kept, and each message waits for one flush
+    (its handed-over mark) instead of two."""
     table = connection.ops.quote_name(Delivery._meta.db_table)
     stamp = connection.ops.adapt_datetimefield_value(sent_at)
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
         cursor.execute(
             f"UPDATE {table} SET status = %s, reason = '', error = '', "  # noqa: S608
             "provider_message_id = %s, sent_at = %s, updated_at = %s "
