@@ -85,17 +85,23 @@ def measure_segment_refresh(*, scale: Scale, progress: Progress) -> Result:
         )
     with stopwatch() as again:
         second = segment_refresh(segment=segment, now=now, collect_ids=False)
-    with stopwatch() as raw, connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT contact_id FROM crm_event WHERE type = %s AND occurred_at >= %s "
-            "GROUP BY contact_id HAVING COUNT(*) >= %s",
-            [
-                Event.PRODUCT_VIEWED,
-                connection.ops.adapt_datetimefield_value(now - dt.timedelta(days=days)),
-                count,
-            ],
-        )
-        expected = len(cursor.fetchall())
+    # The baseline's best of three: one run of a 20-100 ms read swings several-fold with
+    # the page cache and a WAL checkpoint, and the best is the strictest yardstick.
+    baseline_runs = []
+    for _ in range(3):
+        with stopwatch() as raw, connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT contact_id FROM crm_event WHERE type = %s AND occurred_at >= %s "
+                "GROUP BY contact_id HAVING COUNT(*) >= %s",
+                [
+                    Event.PRODUCT_VIEWED,
+                    connection.ops.adapt_datetimefield_value(now - dt.timedelta(days=days)),
+                    count,
+                ],
+            )
+            expected = len(cursor.fetchall())
+        baseline_runs.append(raw[0])
+    raw = [min(baseline_runs)]
     ratio = took[0] / raw[0]
     return Result(
         name="segment_refresh",
@@ -111,6 +117,7 @@ def measure_segment_refresh(*, scale: Scale, progress: Progress) -> Result:
             "sql_rows": expected,
             "same_answer": result.size == expected,
             "second_refresh_s": round(again[0], 3),
+            "baseline_runs_s": [round(seconds, 4) for seconds in baseline_runs],
             "second_refresh_ratio": round(again[0] / raw[0], 2),
             "second_refresh_changed": second.entered + second.exited,
             # Of the first refresh: the membership_changed receivers (triggers queueing the
