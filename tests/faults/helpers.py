@@ -56,7 +56,27 @@ def broadcast(contacts: list[Contact]) -> Campaign:
     return campaign_for(contacts, kind=Campaign.Kind.BROADCAST)
 
 
-class Worker:
+class ChildProcess:
+    """A process a fault test starts, SIGKILLs (no chance to clean up) or stops."""
+
+    process: subprocess.Popen[bytes] | None = None
+
+    def kill(self) -> None:
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+class Worker(ChildProcess):
     """One worker process with the solo pool, so SIGKILL takes the whole worker at once
     (a prefork child would outlive its parent for a moment and keep sending)."""
 
@@ -120,20 +140,6 @@ class Worker:
             for path in sorted(self.tmp_path.glob(f"{self.log_prefix}[0-9]*.log"))
         )
 
-    def kill(self) -> None:
-        assert self.process is not None
-        os.kill(self.process.pid, signal.SIGKILL)
-        self.process.wait()
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
 
 def purge(queues: str = "dispatch") -> None:
     from config.celery import app as celery_app
@@ -160,7 +166,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class RedisServer:
+class RedisServer(ChildProcess):
     """A redis-server of the test's own on a free loopback port, its files under `directory`,
     so it can be killed and started again on the same port. With `appendonly` every write is
     logged to the append-only file (fsync'd every second, Redis's default) and a restart
@@ -223,22 +229,8 @@ class RedisServer:
 
         return int(redis.Redis(port=self.port, socket_timeout=5).llen(queue))
 
-    def kill(self) -> None:
-        assert self.process is not None
-        os.kill(self.process.pid, signal.SIGKILL)
-        self.process.wait()
 
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
-class Beat:
+class Beat(ChildProcess):
     """`celery beat` with django-celery-beat's DatabaseScheduler (as `make run` starts it),
     against the test database; SIGKILL takes it down without saving its schedule state."""
 
@@ -289,20 +281,6 @@ class Beat:
     def sent(self, task: str) -> int:
         """How many times this beat (all its starts) has sent `task` so far."""
         return self.logs().count(f"Sending due task {task}")
-
-    def kill(self) -> None:
-        assert self.process is not None
-        os.kill(self.process.pid, signal.SIGKILL)
-        self.process.wait()
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
 
 
 def send_task_to(broker_url: str, task: Any, *args: Any) -> None:
