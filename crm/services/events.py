@@ -324,14 +324,18 @@ def _announce(*, contact_ids: list[int], event_types: set[str]) -> None:
 
 
 @transaction.atomic
-def events_ingest(inputs: Sequence[EventInput], *, source: str) -> list[IngestResult]:
+def events_ingest(
+    inputs: Sequence[EventInput], *, source: str, announce: bool = True
+) -> list[IngestResult]:
     """Record a batch of events, one result per input, in input order.
 
     An event whose (source, client id) is already stored, or repeats an earlier one of the
     same batch, is a "duplicate" and changes nothing. Contacts named by identifiers are found
     (aliases included) or created. Contact.last_activity_at (any event) and last_purchase_at
     (order_completed) move to the latest occurred_at, never backwards, so backfills are safe.
-    The layers above hear of it through crm.signals.events_ingested after commit.
+    The layers above hear of it through crm.signals.events_ingested after commit, unless
+    `announce` is False: a file import announces once at its end (events_announce_received),
+    so that no rule judges a contact on the part of its history imported so far.
     """
     results: list[IngestResult | None] = [None] * len(inputs)
     existing = _existing_events(source, [e.client_id for e in inputs if e.client_id])
@@ -428,7 +432,7 @@ def events_ingest(inputs: Sequence[EventInput], *, source: str) -> list[IngestRe
     _roll_forward("last_activity_at", sorted(active))
     _roll_forward("last_purchase_at", sorted(purchasing), event_type=Event.ORDER_COMPLETED)
 
-    if active:
+    if active and announce:
         contact_ids = sorted(active)
         transaction.on_commit(
             lambda: _announce(contact_ids=contact_ids, event_types=accepted_types)
@@ -436,3 +440,25 @@ def events_ingest(inputs: Sequence[EventInput], *, source: str) -> list[IngestRe
     final = [result for result in results if result is not None]
     assert len(final) == len(inputs)
     return final
+
+
+ANNOUNCE_CHUNK = 5000
+
+
+def events_announce_received(*, source: str, since: dt.datetime) -> int:
+    """Announce the contacts of the events `source` received since `since` (a whole import),
+    in chunks, streaming the distinct ids from one query. Returns how many contacts."""
+    received = Event.objects.filter(source=source, received_at__gte=since)
+    types = set(received.order_by().values_list("type", flat=True).distinct())
+    chunk: list[int] = []
+    total = 0
+    ids = received.order_by("contact_id").values_list("contact_id", flat=True).distinct()
+    for contact_id in ids.iterator(chunk_size=ANNOUNCE_CHUNK):
+        chunk.append(contact_id)
+        if len(chunk) >= ANNOUNCE_CHUNK:
+            _announce(contact_ids=chunk, event_types=types)
+            total, chunk = total + len(chunk), []
+    if chunk:
+        _announce(contact_ids=chunk, event_types=types)
+        total += len(chunk)
+    return total

@@ -113,3 +113,37 @@ def test_draining_the_queue_runs_database_only_actions_at_once() -> None:
     contact.refresh_from_db()
     assert firing.status == TriggerFiring.Status.DONE
     assert contact.attributes["nudged"] == "yes"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_events_import_is_judged_whole_not_batch_by_batch(tmp_path: Path) -> None:
+    """Ada's old visits come in the file's first batch of 500 rows and her visit of
+    yesterday in the second: an evaluation between the two would find her dormant."""
+    import datetime as dt
+
+    from crm.models import Contact
+    from crm.services.importing import import_events_file
+    from tests.worker import tasks_eager
+
+    make_rule(slug="win-back", conditions=[{"id": "dormancy", "days": 60}])
+    now = timezone.now()
+
+    def row(event_id: str, days_ago: float, email: str) -> str:
+        moment = (now - dt.timedelta(days=days_ago)).isoformat()
+        return f"{event_id},page_viewed,{moment},{email}"
+
+    lines = ["id,type,occurred_at,email"]
+    lines += [row(f"old-{i}", 90 - i, "ada@example.com") for i in range(3)]
+    lines += [row(f"other-{i}", 1, f"reader{i}@example.com") for i in range(600)]
+    lines.append(row("recent", 1, "ada@example.com"))
+    path = tmp_path / "events.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    with tasks_eager():  # the evaluation runs as soon as it is queued, as a fast worker would
+        run = import_events_file(path=path)
+
+    ada = Contact.objects.get(email="ada@example.com")
+    assert run.rows_created == 604
+    assert ada.last_activity_at is not None
+    assert now - ada.last_activity_at < dt.timedelta(days=2)
+    assert not TriggerFiring.objects.filter(rule__slug="win-back", contact=ada).exists()

@@ -65,6 +65,10 @@ class Importer:
                 reset_queries()
         self.flush()
         self.report.flush()
+        self.finish()
+
+    def finish(self) -> None:
+        """After the last batch has committed."""
 
     def _header(self, records: Iterator[Record]) -> Record:
         for record in records:

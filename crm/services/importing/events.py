@@ -9,8 +9,15 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from django.utils import timezone
+
 from crm.models import ImportRun
-from crm.services.events import EventInput, event_input_parse, events_ingest
+from crm.services.events import (
+    EventInput,
+    event_input_parse,
+    events_announce_received,
+    events_ingest,
+)
 from crm.services.importing.base import SOURCE, Importer
 from crm.services.importing.reading import Record
 from crm.services.importing.report import Counts, Report
@@ -47,6 +54,7 @@ class EventImporter(Importer):
 
     def __init__(self, *, run: ImportRun, report: Report, counts: Counts) -> None:
         super().__init__(run=run, report=report, counts=counts)
+        self.started = timezone.now()
         self.pending: list[_PendingEvent] = []
         self.by_id: dict[str, _PendingEvent] = {}
         self.rows_in_batch = 0
@@ -92,6 +100,12 @@ class EventImporter(Importer):
         self.pending.append(pending)
         self.by_id[event_input.client_id] = pending
 
+    def finish(self) -> None:
+        # Rules and segments hear of the imported events once the whole file is in: a
+        # contact whose old events came in an early batch and recent ones in a later batch
+        # must not look dormant to an evaluation that ran in between.
+        events_announce_received(source=SOURCE, since=self.started)
+
     def flush(self) -> None:
         pending, self.pending, self.by_id = self.pending, [], {}
         self.rows_in_batch = 0
@@ -100,7 +114,9 @@ class EventImporter(Importer):
         statuses: list[str] = []
         try:
             results = self.in_transaction(
-                lambda: events_ingest([p.event_input for p in pending], source=SOURCE)
+                lambda: events_ingest(
+                    [p.event_input for p in pending], source=SOURCE, announce=False
+                )
             )
             statuses = [result.status for result in results]
         except Exception:
@@ -113,7 +129,7 @@ class EventImporter(Importer):
             for item in pending:
                 try:
                     [result] = self.in_transaction(
-                        partial(events_ingest, [item.event_input], source=SOURCE)
+                        partial(events_ingest, [item.event_input], source=SOURCE, announce=False)
                     )
                     statuses.append(result.status)
                 except Exception as exc:
