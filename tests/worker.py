@@ -11,23 +11,31 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from django.conf import settings
-from django.db import connection
+
+from triggers.bench.processes import database_url
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_database_url() -> str:
     """The URL of the database this test session uses, for a child process."""
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{db['NAME']}"
-    user = quote(db.get("USER") or "")
-    password = quote(db.get("PASSWORD") or "")
-    auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
-    return f"postgres://{auth}{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+    return database_url()
+
+
+def child_process_env(*, var_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment of a worker or beat a test starts: this session's database and broker,
+    its own VAR_DIR, and `extra` on top."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": test_database_url(),
+        "CELERY_BROKER_URL": str(settings.CELERY_BROKER_URL),
+        "VAR_DIR": str(var_dir),
+        **extra,
+    }
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    return env
 
 
 @contextmanager
@@ -43,18 +51,15 @@ def celery_worker(
     with celery_app.connection_for_write(broker) as conn:
         for queue in queues.split(","):
             conn.default_channel.queue_purge(queue)
-    child_env = {
-        **os.environ,
-        "DATABASE_URL": test_database_url(),
-        "CELERY_BROKER_URL": broker,
-        "VAR_DIR": str(tmp_path / "worker-var"),
-        "EMAIL_BACKEND": "campaigns.channels.email_file.EmlFileBackend",
-        "EMAIL_OUTBOX_DIR": str(tmp_path / "outbox" / "email"),
-        "SMS_BACKEND": "file",
-        "SMS_OUTBOX_FILE": str(tmp_path / "outbox" / "sms.jsonl"),
+    child_env = child_process_env(
+        var_dir=tmp_path / "worker-var",
+        CELERY_BROKER_URL=broker,
+        EMAIL_BACKEND="campaigns.channels.email_file.EmlFileBackend",
+        EMAIL_OUTBOX_DIR=str(tmp_path / "outbox" / "email"),
+        SMS_BACKEND="file",
+        SMS_OUTBOX_FILE=str(tmp_path / "outbox" / "sms.jsonl"),
         **env,
-    }
-    child_env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    )
     log = open(tmp_path / "worker.log", "w")  # noqa: SIM115
     process = subprocess.Popen(
         [

@@ -22,6 +22,7 @@ from django.db.models import DecimalField, F, JSONField, OuterRef, Subquery
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
+from crm.db import rows_insert_ignoring_conflicts
 from crm.models import Contact, Event
 from crm.services.contacts import ContactInput, contact_input_parse, contacts_upsert
 from crm.services.errors import FieldError
@@ -259,14 +260,7 @@ def _insert_skipping_stored(
         )
         for event, contact_id in zip(events, contact_ids, strict=True)
     ]
-    quote = ops.quote_name
-    with connection.cursor() as cursor:
-        cursor.executemany(
-            f"INSERT INTO {quote(Event._meta.db_table)} "  # noqa: S608
-            f"({', '.join(quote(column) for column in _COLUMNS)}) "
-            f"VALUES ({', '.join(['%s'] * len(_COLUMNS))}) ON CONFLICT DO NOTHING",
-            params,
-        )
+    rows_insert_ignoring_conflicts(Event, _COLUMNS, params)
     stored = _existing_events(source, [event.client_id or "" for event in events])
     return {
         client_id: event_id

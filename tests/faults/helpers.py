@@ -17,7 +17,7 @@ from django.conf import settings
 from campaigns.models import Campaign, Delivery
 from crm.models import ConsentRecord, Contact
 from tests.campaigns.dispatch_helpers import campaign_for, provider_env
-from tests.worker import ROOT, test_database_url
+from tests.worker import ROOT, child_process_env
 
 
 def contacts_with_consent(count: int, *, prefix: str = "fault") -> list[Contact]:
@@ -91,15 +91,9 @@ class Worker(ChildProcess):
     ):
         self.tmp_path = tmp_path
         self.name = name
-        self.env = {
-            **os.environ,
-            "DATABASE_URL": test_database_url(),
-            "CELERY_BROKER_URL": str(settings.CELERY_BROKER_URL),
-            "VAR_DIR": str(tmp_path / "worker-var"),
-            **provider_env(fake_url),
-            **env,
-        }
-        self.env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        self.env = child_process_env(
+            var_dir=tmp_path / "worker-var", **{**provider_env(fake_url), **env}
+        )
         self.queues = queues
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
@@ -237,16 +231,10 @@ class Beat(ChildProcess):
     def __init__(self, tmp_path: Path, *, name: str = "beat", **env: str):
         self.tmp_path = tmp_path
         self.name = name
-        self.env = {
-            **os.environ,
-            "DATABASE_URL": test_database_url(),
-            "CELERY_BROKER_URL": str(settings.CELERY_BROKER_URL),
-            "VAR_DIR": str(tmp_path / f"{name}-var"),
-            # The test reads the log while beat runs.
-            "PYTHONUNBUFFERED": "1",
-            **env,
-        }
-        self.env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        # PYTHONUNBUFFERED: the test reads the log while beat runs.
+        self.env = child_process_env(
+            var_dir=tmp_path / f"{name}-var", **{"PYTHONUNBUFFERED": "1", **env}
+        )
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
