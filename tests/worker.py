@@ -51,14 +51,15 @@ def celery_worker(
     with celery_app.connection_for_write(broker) as conn:
         for queue in queues.split(","):
             conn.default_channel.queue_purge(queue)
+    outboxes = {
+        "EMAIL_BACKEND": "campaigns.channels.email_file.EmlFileBackend",
+        "EMAIL_OUTBOX_DIR": str(tmp_path / "outbox" / "email"),
+        "SMS_BACKEND": "file",
+        "SMS_OUTBOX_FILE": str(tmp_path / "outbox" / "sms.jsonl"),
+    }
+    # `env` may replace the outboxes (a test that sends through the fake provider).
     child_env = child_process_env(
-        var_dir=tmp_path / "worker-var",
-        CELERY_BROKER_URL=broker,
-        EMAIL_BACKEND="campaigns.channels.email_file.EmlFileBackend",
-        EMAIL_OUTBOX_DIR=str(tmp_path / "outbox" / "email"),
-        SMS_BACKEND="file",
-        SMS_OUTBOX_FILE=str(tmp_path / "outbox" / "sms.jsonl"),
-        **env,
+        var_dir=tmp_path / "worker-var", **{"CELERY_BROKER_URL": broker, **outboxes, **env}
     )
     log = open(tmp_path / "worker.log", "w")  # noqa: SIM115
     process = subprocess.Popen(
