@@ -109,6 +109,27 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-db-{os.getpid()}.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# --- Cache ----------------------------------------------------------------------------------
+# Rate limits (subscribe form, API keys) and admin lockouts count in Django's cache, which
+# must be shared by every web process: Redis when REDIS_URL is set, otherwise a table in the
+# database (created by crm's migrations), so the embedded default needs no server either.
+REDIS_URL = env_str("REDIS_URL")  # also: the send-rate token bucket lives in Redis when set
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "cadence",
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "cadence_cache",
+        }
+    }
+
 # --- Auth, i18n, time -----------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -296,7 +317,6 @@ SEND_STALE_CLAIM_MINUTES = env_int("SEND_STALE_CLAIM_MINUTES", 15)  # then a wor
 SEND_REQUEUE_AFTER_MINUTES = env_int("SEND_REQUEUE_AFTER_MINUTES", 60)  # queued rows re-enqueued
 SMS_WINDOW_START_HOUR = env_int("SMS_WINDOW_START_HOUR", 8)  # SMS quiet hours end, local time
 SMS_WINDOW_END_HOUR = env_int("SMS_WINDOW_END_HOUR", 21)  # SMS quiet hours start, local time
-REDIS_URL = env_str("REDIS_URL")  # when set, the send-rate token bucket lives in Redis
 
 # --- Triggers (docs/triggers.md) -------------------------------------------------------------
 # Outgoing webhooks are signed with HMAC-SHA256 over the body (X-Cadence-Signature).

@@ -202,6 +202,9 @@ class ConsentRecord(models.Model):
         SMS_KEYWORD = "sms_keyword", "SMS keyword"
         PROVIDER_BOUNCE = "provider_bounce", "Provider bounce"
         PROVIDER_COMPLAINT = "provider_complaint", "Provider complaint"
+        # The ESP's own unsubscribe (its footer link or list-unsubscribe handling), reported
+        # by its webhook: the person's action, seen through the provider.
+        PROVIDER_UNSUBSCRIBE = "provider_unsubscribe", "Unsubscribe at the email provider"
 
     class LegalBasis(models.TextChoices):
         CONSENT = "consent", "Consent"
@@ -226,6 +229,11 @@ class ConsentRecord(models.Model):
     )
     text_version = models.CharField(
         "text version", max_length=64, blank=True, help_text="e.g. signup-2026-01."
+    )
+    language = models.CharField(
+        max_length=16,
+        blank=True,
+        help_text="The language the consent text was shown in, e.g. en or zh-hans.",
     )
     ip_address = models.GenericIPAddressField("IP address", null=True, blank=True)
     user_agent = models.TextField("user agent", blank=True)
@@ -367,6 +375,12 @@ class DoubleOptIn(models.Model):
     purpose = models.CharField(max_length=64, default=MARKETING)
     text = models.TextField(blank=True)
     text_version = models.CharField(max_length=64, blank=True)
+    language = models.CharField(
+        max_length=16,
+        blank=True,
+        help_text="The language the form was shown in; the confirmation email and the consent "
+        "text recorded use it, e.g. en or zh-hans.",
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     requested_at = models.DateTimeField(default=dj_timezone.now)
     request_ip = models.GenericIPAddressField(null=True, blank=True)

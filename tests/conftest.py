@@ -26,6 +26,19 @@ CHROMIUM_ARGS = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache() -> Iterator[None]:
+    """Rate-limit counters and lockouts live in Django's cache, which is Redis in CI and
+    outlives a test's transaction there: every test starts with none."""
+    from django.core.cache import cache
+
+    try:
+        cache.clear()
+    except Exception:  # noqa: BLE001, S110 - a test without database access has no cache table
+        pass
+    yield
+
+
 @pytest.fixture
 def outbox(settings: Any, tmp_path: Path) -> Path:
     """Email .eml files and the SMS JSON-lines file go under this folder for one test."""
