@@ -14,4 +14,7 @@ urlpatterns += [
     path("preferences/<str:token>/", preferences.preferences, name="preferences"),
     path("webhooks/twilio/inbound/", webhooks.twilio_inbound, name="twilio_inbound"),
     path("webhooks/twilio/status/", webhooks.twilio_status, name="twilio_status"),
+    # One URL shape for every ESP; the view answers 404 for all but settings.EMAIL_ESP, read
+    # per request, so settings overridden in tests and the demo take effect at once.
+    path("webhooks/anymail/<slug:esp>/tracking/", webhooks.email_tracking, name="email_tracking"),
 ]

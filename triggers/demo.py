@@ -284,6 +284,10 @@ def demo_run(*, stdout: OutputWrapper) -> None:
     # these secrets may be unset, and demo-only values are enough for this process.
     settings.TWILIO_AUTH_TOKEN = settings.TWILIO_AUTH_TOKEN or "demo-twilio-auth-token"
     settings.ANYMAIL.setdefault("WEBHOOK_SECRET", "demo:demo-webhook-secret")
+    # The demo plays Postmark reporting a bounce. Only the configured ESP's tracking webhook
+    # answers, so Postmark's is mounted for this process; mail still goes to .eml files
+    # (EMAIL_BACKEND was settled when settings loaded).
+    settings.EMAIL_ESP = settings.EMAIL_ESP or "postmark"
     stdout.write("Cadence demo\n============\n")
     stdout.write(f"database: {connection.vendor} ({settings.DATABASES['default']['NAME']})\n")
     stdout.write(f"outbox:   {settings.EMAIL_OUTBOX_DIR} and {settings.SMS_OUTBOX_FILE}\n")

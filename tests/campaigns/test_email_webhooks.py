@@ -24,6 +24,7 @@ SECRET = "postmark:hook-password-for-tests"
 
 @pytest.fixture(autouse=True)
 def webhook_settings(settings: Any) -> None:
+    settings.EMAIL_ESP = "postmark"
     settings.ANYMAIL = {"WEBHOOK_SECRET": SECRET}
 
 
@@ -231,7 +232,7 @@ def test_a_forged_bounce_without_the_webhook_secret_changes_nothing() -> None:
         URL, json.dumps(bounce("victim@example.com")), content_type="application/json"
     )
 
-    assert wrong.status_code == 400 and missing.status_code == 400
+    assert wrong.status_code == 401 and missing.status_code == 401
     assert not Suppression.objects.exists()
     assert not Response.objects.exists()
     assert status_of(contact) == "granted"

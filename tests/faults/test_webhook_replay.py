@@ -25,6 +25,7 @@ SECRET = "postmark:hook-password-for-tests"
 
 @pytest.fixture(autouse=True)
 def webhook_settings(settings: Any) -> None:
+    settings.EMAIL_ESP = "postmark"
     settings.ANYMAIL = {"WEBHOOK_SECRET": SECRET}
 
 

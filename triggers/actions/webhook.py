@@ -3,9 +3,10 @@
 
 The host is resolved once, every address it resolves to is checked (private, loopback,
 link-local, multicast, reserved and unspecified ones are refused unless
-settings.TRIGGER_WEBHOOKS_ALLOW_PRIVATE), and the connection goes to the address that was
-checked, so a DNS answer that changes between check and connect cannot redirect the call.
-Redirects are not followed."""
+settings.TRIGGER_WEBHOOKS_ALLOW_PRIVATE), including the IPv4 address an IPv6 one carries
+inside (6to4, Teredo, IPv4-mapped and -compatible, NAT64), and the connection goes to the
+address that was checked, so a DNS answer that changes between check and connect cannot
+redirect the call. Redirects are not followed."""
 
 from __future__ import annotations
 
@@ -52,6 +53,43 @@ def webhook_signature(body: bytes, *, secret: str) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+_NAT64_PREFIXES = (
+    ipaddress.IPv6Network("64:ff9b::/96"),  # RFC 6052 well-known prefix
+    ipaddress.IPv6Network("64:ff9b:1::/48"),  # RFC 8215 local-use prefix
+)
+
+
+def _not_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    return (
+        ip.is_private
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_multicast
+        or ip.is_reserved
+        or ip.is_unspecified
+        or not ip.is_global
+    )
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address leads to: a 6to4 relay, a Teredo relay or a NAT64
+    gateway forwards to them, and a dual-stack host connects to an IPv4-mapped one directly.
+    Python's is_global judges 2002::/16 and ::a.b.c.d as public whatever they carry."""
+    found: list[ipaddress.IPv4Address] = []
+    if ip.ipv4_mapped is not None:
+        found.append(ip.ipv4_mapped)
+    if ip.sixtofour is not None:
+        found.append(ip.sixtofour)
+    if ip.teredo is not None:
+        found.extend(ip.teredo)  # (server, client)
+    value = int(ip)
+    if value >> 32 == 0 and value > 1:  # IPv4-compatible ::a.b.c.d (:: and ::1 are not)
+        found.append(ipaddress.IPv4Address(value))
+    if any(ip in prefix for prefix in _NAT64_PREFIXES):
+        found.append(ipaddress.IPv4Address(value & 0xFFFFFFFF))
+    return found
+
+
 def _allowed_address(host: str, port: int) -> str:
     """Resolve host and return an address we may connect to; raise ActionError otherwise."""
     try:
@@ -60,20 +98,20 @@ def _allowed_address(host: str, port: int) -> str:
         raise ActionError(f"webhook host {host!r} does not resolve: {exc}") from exc
     addresses = [str(info[4][0]) for info in infos]
     if not getattr(settings, "TRIGGER_WEBHOOKS_ALLOW_PRIVATE", False):
+        allow = "(settings.TRIGGER_WEBHOOKS_ALLOW_PRIVATE allows it)"
         for address in addresses:
             ip = ipaddress.ip_address(address.split("%")[0])
-            if (
-                ip.is_private
-                or ip.is_loopback
-                or ip.is_link_local
-                or ip.is_multicast
-                or ip.is_reserved
-                or ip.is_unspecified
-                or not ip.is_global
-            ):
+            inside = _embedded_ipv4(ip) if isinstance(ip, ipaddress.IPv6Address) else []
+            for ipv4 in inside:
+                if _not_public(ipv4):
+                    raise ActionError(
+                        f"webhook refused: {host} resolves to {address}, which embeds {ipv4}, "
+                        f"a private, loopback or link-local address {allow}"
+                    )
+            if _not_public(ip):
                 raise ActionError(
                     f"webhook refused: {host} resolves to {address}, a private, loopback or "
-                    "link-local address (settings.TRIGGER_WEBHOOKS_ALLOW_PRIVATE allows it)"
+                    f"link-local address {allow}"
                 )
     return addresses[0]
 
