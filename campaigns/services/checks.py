@@ -5,8 +5,10 @@ For each delivery, the first check that holds it back decides, in this order:
 1. erased contact → skipped, erased;
 2. no address, or one that is not an email / E.164 number → skipped, invalid_address;
 3. the current address's hash is on the suppression list → skipped, suppressed;
-4. the latest consent entry for the campaign's channel and purpose is not "granted" →
-   skipped, no_consent (a withdrawal after queueing is seen here);
+4. current consent for the campaign's channel and purpose (crm.selectors: the latest entry,
+   except that a grant from a source the business controls never outranks the person's own
+   withdrawal) is not "granted" → skipped, no_consent (a withdrawal after queueing is seen
+   here);
 5. Contact.marketing_paused_until in the future (non-transactional campaigns) → skipped,
    paused. Skipped rather than deferred: the person asked for a break, and deferring would
    pile every campaign of the pause onto the day it ends;
@@ -32,7 +34,7 @@ from campaigns.services import caps
 from campaigns.services.scheduling import contact_zone, quiet_hours_zones, sms_next_allowed
 from crm.models import Channel, ConsentRecord, Contact, Suppression
 from crm.normalise import address_hash, normalise_email
-from crm.selectors import consent_latest_status_subquery
+from crm.selectors import consent_status_sql, consent_status_subquery
 
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 Reason = Delivery.Reason
@@ -68,9 +70,7 @@ def deliveries_check(
     contacts = {
         contact.pk: contact
         for contact in Contact.objects.filter(pk__in=[d.contact_id for d in deliveries]).annotate(
-            current_consent=consent_latest_status_subquery(
-                channel=channel, purpose=campaign.purpose
-            )
+            current_consent=consent_status_subquery(channel=channel, purpose=campaign.purpose)
         )
     }
     addresses = {cid: _address(contact, channel) for cid, contact in contacts.items()}
@@ -165,7 +165,7 @@ def delivery_still_allowed(
     row = (
         Contact.objects.filter(pk=contact_id)
         .annotate(
-            _consent=consent_latest_status_subquery(channel=channel, purpose=purpose),
+            _consent=consent_status_subquery(channel=channel, purpose=purpose),
             _suppressed=Exists(
                 Suppression.objects.filter(
                     channel=channel, address_hash=address_hash(channel, address)
@@ -210,15 +210,15 @@ def delivery_hand_over(
     than running it."""
     quote = connection.ops.quote_name
     stamp = connection.ops.adapt_datetimefield_value(moment)
+    consent_sql, consent_params = consent_status_sql(
+        contact_column="c.id", channel=channel, purpose=purpose
+    )
     sql = (
         f"UPDATE {quote(Delivery._meta.db_table)} SET handed_over_at = %s, "  # noqa: S608
         "attempts = attempts + 1, to_address = %s, updated_at = %s "
         "WHERE id = %s AND status = %s "
         f"AND EXISTS (SELECT 1 FROM {quote(Contact._meta.db_table)} c "
-        "WHERE c.id = %s AND NOT c.is_erased AND ("
-        f"SELECT r.status FROM {quote(ConsentRecord._meta.db_table)} r "
-        "WHERE r.contact_id = c.id AND r.channel = %s AND r.purpose = %s "
-        "ORDER BY r.occurred_at DESC, r.id DESC LIMIT 1) = %s) "
+        f"WHERE c.id = %s AND NOT c.is_erased AND {consent_sql} = %s) "
         f"AND NOT EXISTS (SELECT 1 FROM {quote(Suppression._meta.db_table)} s "
         "WHERE s.channel = %s AND s.address_hash = %s)"
     )
@@ -229,8 +229,7 @@ def delivery_hand_over(
         delivery_id,
         Delivery.Status.SENDING,
         contact_id,
-        channel,
-        purpose,
+        *consent_params,
         ConsentRecord.Status.GRANTED,
         channel,
         address_hash(channel, address),

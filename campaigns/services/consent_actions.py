@@ -101,7 +101,10 @@ def contact_consent_withdraw(
     all_granted: bool = False,
 ) -> list[ConsentRecord]:
     """Withdraw consent on a channel for `purposes` (recorded even where nothing was granted,
-    so the request is on file) and, with all_granted, for every purpose granted now."""
+    so the request is on file) and, with all_granted, for every purpose granted now and
+    every topic the preference centre offers: "stop everything" is then on file for each of
+    them, so that a later grant of a topic from the business (an import, the API) is refused
+    as the person's own withdrawal (consent precedence, docs/consent.md)."""
     wanted = list(purposes)
     if all_granted:
         wanted += [
@@ -109,6 +112,7 @@ def contact_consent_withdraw(
             for purpose, status in _statuses(contact=contact, channel=channel).items()
             if status == ConsentRecord.Status.GRANTED
         ]
+        wanted += consent_topics()
     return _write(
         contact=contact,
         channel=channel,

@@ -202,7 +202,9 @@ def _email_consequences(
     elif kind == _R.COMPLAINED:
         reason, source = Suppression.Reason.COMPLAINT, ConsentRecord.Source.PROVIDER_COMPLAINT
     elif kind == _R.UNSUBSCRIBED:
-        reason, source = "", ConsentRecord.Source.UNSUBSCRIBE_LINK
+        # The person unsubscribed at the ESP (its footer link or its List-Unsubscribe
+        # handling): their own withdrawal, but not through our signed link.
+        reason, source = "", ConsentRecord.Source.PROVIDER_UNSUBSCRIBE
     else:
         return
     if reason and recipient:

@@ -48,7 +48,7 @@ from crm.normalise import (
     normalise_phone,
     validate_timezone,
 )
-from crm.selectors import consent_latest_status_subquery
+from crm.selectors import consent_status_subquery
 from crm.services.privacy import contact_erase, contact_export
 
 EVENTS_SHOWN = 20
@@ -78,7 +78,7 @@ class _ConsentFilter(admin.SimpleListFilter):
         if value not in {ConsentRecord.Status.GRANTED, ConsentRecord.Status.WITHDRAWN, "none"}:
             return queryset
         alias = f"_filter_{self.channel}_consent"
-        aliased = queryset.alias(**{alias: consent_latest_status_subquery(channel=self.channel)})
+        aliased = queryset.alias(**{alias: consent_status_subquery(channel=self.channel)})
         if value == "none":
             return aliased.filter(**{f"{alias}__isnull": True})
         return aliased.filter(**{alias: value})
@@ -291,8 +291,8 @@ class ContactAdmin(admin.ModelAdmin[Contact]):
             super()
             .get_queryset(request)
             .annotate(
-                _email_consent=consent_latest_status_subquery(channel=Channel.EMAIL),
-                _sms_consent=consent_latest_status_subquery(channel=Channel.SMS),
+                _email_consent=consent_status_subquery(channel=Channel.EMAIL),
+                _sms_consent=consent_status_subquery(channel=Channel.SMS),
             )
         )
 

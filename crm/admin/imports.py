@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -20,10 +21,12 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from crm.models import ImportRun
 from crm.services.importing import import_dir, import_run_upload_path
 from crm.tasks import import_run_execute
+from crm.uploads import refused_upload_size, upload_limit_bytes, upload_too_large_message
 
 RUNNING = (ImportRun.Status.PENDING, ImportRun.Status.RUNNING)
 
@@ -43,11 +46,31 @@ class ImportUploadForm(forms.Form):
         ),
     )
 
+    def __init__(self, *args: Any, refused_size: int | None = None, **kwargs: Any) -> None:
+        """refused_size: the size of an upload crm.uploads dropped for being too large."""
+        super().__init__(*args, **kwargs)
+        self.refused_size = refused_size
+        self.fields["file"].help_text = format_html(
+            "{} {}",
+            self.fields["file"].help_text,
+            _("Files up to %(mb)s MB.") % {"mb": settings.IMPORT_MAX_UPLOAD_MB},
+        )
+
     def clean_file(self) -> Any:
         upload = self.cleaned_data["file"]
         if not upload.size:
             raise forms.ValidationError(_("The file is empty."))
+        if upload.size > upload_limit_bytes():
+            raise forms.ValidationError(upload_too_large_message(upload.size))
         return upload
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if self.refused_size is not None:
+            # The file was dropped while it was read: say why, not "this field is required".
+            self.errors.pop("file", None)
+            self.add_error("file", upload_too_large_message(self.refused_size))
+        return cleaned
 
 
 @admin.register(ImportRun)
@@ -75,6 +98,7 @@ class ImportRunAdmin(admin.ModelAdmin[ImportRun]):
         "rows_updated",
         "rows_unchanged",
         "rows_rejected",
+        "consents_refused",
         "error",
         "report_link",
         "created_by",
@@ -158,7 +182,21 @@ class ImportRunAdmin(admin.ModelAdmin[ImportRun]):
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
         run = ImportRun.objects.filter(pk=object_id).first() if object_id.isdigit() else None
-        context = {"import_running": run is not None and run.status in RUNNING}
+        context: dict[str, Any] = {"import_running": run is not None and run.status in RUNNING}
+        if run is not None and run.consents_refused:
+            # Said on the page, not only in the report: staff must not believe the file
+            # re-subscribed people who had unsubscribed themselves.
+            context["consents_refused_notice"] = ngettext(
+                "%(count)d consent grant refused: the person withdrew consent themselves "
+                "(only they can give it back: double opt-in, the preference centre or SMS "
+                "START), or the address is suppressed or erased. The report names the row "
+                "and the reason.",
+                "%(count)d consent grants refused: the person withdrew consent themselves "
+                "(only they can give it back: double opt-in, the preference centre or SMS "
+                "START), or the address is suppressed or erased. The report names each row "
+                "and the reason.",
+                run.consents_refused,
+            ) % {"count": run.consents_refused}
         return super().change_view(
             request, object_id, form_url, {**context, **(extra_context or {})}
         )
@@ -169,7 +207,11 @@ class ImportRunAdmin(admin.ModelAdmin[ImportRun]):
         """The upload form: store the file, record the run, import it in the background."""
         if not self.has_add_permission(request):
             raise PermissionDenied
-        form = ImportUploadForm(request.POST or None, request.FILES or None)
+        form = ImportUploadForm(
+            request.POST or None,
+            request.FILES or None,
+            refused_size=refused_upload_size(request),
+        )
         if request.method == "POST" and form.is_valid():
             run = self._upload(request, form)
             self.message_user(

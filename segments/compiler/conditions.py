@@ -19,7 +19,7 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery, Val
 from django.db.models.functions import Coalesce
 
 from crm.models import ConsentRecord, Event
-from crm.selectors import consent_latest_status_subquery
+from crm.selectors import consent_status_subquery
 from segments.compiler.forms import ATTRIBUTE_PREFIX
 from segments.compiler.types import (
     AttributeCondition,
@@ -101,9 +101,10 @@ def compile_attribute(condition: AttributeCondition, *, now: dt.datetime) -> Q:
 
 
 def compile_consent(condition: ConsentCondition, *, now: dt.datetime) -> Q:
-    """The latest ledger entry for (channel, purpose) decides; no entry means no consent."""
+    """Current consent as crm.selectors derives it (the person's own withdrawal outranks a
+    business grant); no entry means no consent."""
     latest = Coalesce(
-        consent_latest_status_subquery(channel=condition.channel, purpose=condition.purpose),
+        consent_status_subquery(channel=condition.channel, purpose=condition.purpose),
         Value(""),
     )
     granted = Q(latest.get_lookup("exact")(latest, ConsentRecord.Status.GRANTED))  # type: ignore[misc]

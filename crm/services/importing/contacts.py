@@ -1,5 +1,6 @@
 """Contact rows: merged per person within a batch, upserted, consent appended with the file
-and row as proof, never granted to a suppressed address."""
+and row as proof, never granted to a suppressed address nor over a withdrawal the person made
+themselves (consent precedence, docs/consent.md)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,14 @@ from typing import Any
 
 from crm.models import MARKETING, Channel, ConsentRecord, ImportRun, Suppression
 from crm.normalise import address_hash
-from crm.selectors import consent_current
-from crm.services.consent import build_consent_record, consent_record_bulk
+from crm.services.consent import (
+    REFUSAL_EXPLANATIONS,
+    SUPPRESSED,
+    ConsentChange,
+    build_consent_record,
+    consent_changes_decide,
+    consent_record_bulk,
+)
 from crm.services.contacts import ContactInput, contact_input_parse, contacts_upsert
 from crm.services.errors import FieldError
 from crm.services.importing.base import SOURCE, Importer
@@ -250,6 +257,8 @@ class ContactImporter(Importer):
         for item, outcome in outcomes:
             self._count(item, outcome)
             for message in item.notes:
+                if message["outcome"] == "consent refused":
+                    self.counts.consents_refused += 1
                 self.note(item.record, **message)
 
     def _suppressed(self, pending: Sequence[_PendingContact]) -> set[int]:
@@ -274,50 +283,65 @@ class ContactImporter(Importer):
         self, pending: Sequence[_PendingContact], suppressed: set[int]
     ) -> list[tuple[_PendingContact, str]]:
         """Upsert the batch, then append consent that differs from the current one, each
-        entry with its own row as proof (the upsert service takes one proof per batch)."""
+        entry with its own row as proof (the upsert service takes one proof per batch). A
+        grant is refused, and the row's report line says why, when the row's email or phone
+        is suppressed or when the person withdrew consent themselves (consent precedence:
+        crm.services.consent.consent_changes_decide)."""
         results = contacts_upsert([item.contact_input for item in pending], source=SOURCE)
-        current = consent_current({result.contact_id for result in results})
-        records: list[ConsentRecord] = []
-        outcomes: list[tuple[_PendingContact, str]] = []
+        changes: list[ConsentChange] = []
+        owners: list[tuple[int, _Consent]] = []
         for position, (item, result) in enumerate(zip(pending, results, strict=True)):
-            appended = False
             item.notes = []
-            state = current.setdefault(result.contact_id, {})
             for (channel, purpose), consent in item.consents.items():
-                if consent.status == ConsentRecord.Status.GRANTED and position in suppressed:
-                    item.notes.append(
-                        {
-                            "column": self.header_of("consent", channel),
-                            "value": "granted",
-                            "reason": "suppressed: consent not recorded (the email or phone "
-                            "is on the suppression list)",
-                            "outcome": "imported",
-                        }
-                    )
-                    continue
-                if state.get((channel, purpose)) == consent.status:
-                    continue
-                state[(channel, purpose)] = consent.status
-                records.append(
-                    build_consent_record(
+                changes.append(
+                    ConsentChange(
                         contact_id=result.contact_id,
                         channel=channel,
-                        status=consent.status,
-                        source=SOURCE,
                         purpose=purpose,
-                        text=consent.text,
-                        text_version=consent.text_version,
-                        proof={
-                            "file": self.filename,
-                            "row": consent.record.row,
-                            "import_run": self.import_run.pk,
-                        },
+                        status=consent.status,
+                        blocked=SUPPRESSED if position in suppressed else "",
                     )
                 )
-                appended = True
+                owners.append((position, consent))
+        decided = consent_changes_decide(changes, source=SOURCE)
+        records: list[ConsentRecord] = []
+        appended: set[int] = set()
+        for change, (position, consent), outcome in zip(changes, owners, decided, strict=True):
+            if outcome.status == "refused":
+                pending[position].notes.append(
+                    {
+                        "column": self.header_of("consent", change.channel),
+                        "value": "granted",
+                        "reason": f"{outcome.reason}: consent not recorded "
+                        f"({REFUSAL_EXPLANATIONS[outcome.reason]})",
+                        "outcome": "consent refused",
+                    }
+                )
+                continue
+            if outcome.status == "unchanged":
+                continue
+            records.append(
+                build_consent_record(
+                    contact_id=change.contact_id,
+                    channel=change.channel,
+                    status=change.status,
+                    source=SOURCE,
+                    purpose=change.purpose,
+                    text=consent.text,
+                    text_version=consent.text_version,
+                    proof={
+                        "file": self.filename,
+                        "row": consent.record.row,
+                        "import_run": self.import_run.pk,
+                    },
+                )
+            )
+            appended.add(position)
+        outcomes: list[tuple[_PendingContact, str]] = []
+        for position, (item, result) in enumerate(zip(pending, results, strict=True)):
             if result.created:
                 outcomes.append((item, "created"))
-            elif result.changed or appended:
+            elif result.changed or position in appended:
                 outcomes.append((item, "updated"))
             else:
                 outcomes.append((item, "unchanged"))

@@ -91,6 +91,9 @@ class Counts:
     updated: int = 0
     unchanged: int = 0
     rejected: int = 0
+    # Consent grants not recorded (the person withdrew themselves, or a suppressed address);
+    # their rows still count as created, updated or unchanged.
+    consents_refused: int = 0
 
     def fields(self) -> dict[str, int]:
         return {
@@ -99,6 +102,7 @@ class Counts:
             "rows_updated": self.updated,
             "rows_unchanged": self.unchanged,
             "rows_rejected": self.rejected,
+            "consents_refused": self.consents_refused,
         }
 
 
@@ -126,6 +130,8 @@ class Progress:
                 f"created {counts.created:,} · updated {counts.updated:,} · "
                 f"unchanged {counts.unchanged:,} · rejected {counts.rejected:,}"
             )
+            if counts.consents_refused:
+                outcome += f" · consent grants refused {counts.consents_refused:,}"
         return f"{counts.read:,} rows read ({counts.read / elapsed:,.0f} rows/s): {outcome}"
 
     def batch_done(self, counts: Counts) -> None:
