@@ -52,7 +52,7 @@ def _context(token: str, payload: UnsubscribePayload, contact: Contact) -> dict[
 
 
 @never_cache
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     resolved = _resolve(token)
     if resolved is None:
@@ -61,7 +61,7 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     language = common.contact_language(request, contact)
     with translation.override(language):
         context = _context(token, payload, contact)
-        if request.method == "GET":
+        if request.method in ("GET", "HEAD"):
             page = render(request, "campaigns/public/unsubscribe_confirm.html", context)
             return common.in_language(page, language)
         if request.POST.get("action") == "resubscribe":
@@ -102,12 +102,13 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
 
 @csrf_exempt
 @never_cache
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def one_click(request: HttpRequest, token: str) -> HttpResponse:
     """RFC 8058: the mailbox provider POSTs `List-Unsubscribe=One-Click` on the person's
     behalf. The signed token is the authority, so there is no CSRF check (and no cookie to
-    check it with); a GET is a person who opened the URL, and gets the ordinary page."""
-    if request.method == "GET":
+    check it with); a GET is a person who opened the URL, and gets the ordinary page, and a
+    HEAD (link checkers, mail scanners) gets its headers: neither changes anything."""
+    if request.method in ("GET", "HEAD"):
         return unsubscribe(request, token)
     resolved = _resolve(token)
     if resolved is None:

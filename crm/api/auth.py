@@ -13,10 +13,12 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
+from django_ratelimit.core import get_usage
 
 from crm.models import ApiKey
 
@@ -26,6 +28,8 @@ PREFIX_LENGTH = 12
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 
 View = Callable[..., HttpResponse]
+# One allowance per key across every endpoint of the API.
+RATE_GROUP = "crm.api"
 
 
 def api_key_hash(key: str) -> str:
@@ -68,14 +72,44 @@ def json_error(status: int, message: str, **extra: Any) -> JsonResponse:
     return JsonResponse({"error": message, **extra}, status=status)
 
 
+def _api_key_id(group: str, request: HttpRequest) -> str:
+    return str(request.api_key.pk)  # type: ignore[attr-defined]
+
+
+def api_key_seconds_over_limit(request: HttpRequest) -> int | None:
+    """Counts this request against its key's sustained rate and burst (settings
+    API_RATE_SUSTAINED and API_RATE_BURST; django-ratelimit on Django's cache, shared by every
+    process): None while under both, else the seconds until the key may call again."""
+    waits: list[int] = []
+    for rate in (settings.API_RATE_BURST, settings.API_RATE_SUSTAINED):
+        if not rate:
+            continue
+        usage = get_usage(request, group=RATE_GROUP, key=_api_key_id, rate=rate, increment=True)
+        if usage is not None and usage["should_limit"]:
+            # time_left is -1 when the cache could not count: ratelimit then fails closed.
+            waits.append(max(1, int(usage["time_left"])))
+    return max(waits) if waits else None
+
+
+def _too_many_requests(retry_after: int) -> JsonResponse:
+    response = json_error(
+        429,
+        f"too many requests with this API key; try again in {retry_after} seconds",
+        retry_after=retry_after,
+    )
+    response["Retry-After"] = str(retry_after)
+    return response
+
+
 def _bearer(request: HttpRequest) -> str:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
 def api_endpoint(*, methods: tuple[str, ...], authenticated: bool = True) -> Callable[[View], View]:
-    """Wrap a view of the API: JSON 405 for other methods, JSON 401 without a valid key, no
-    CSRF (clients are servers holding a key, not browsers holding a session cookie)."""
+    """Wrap a view of the API: JSON 405 for other methods, JSON 401 without a valid key, JSON
+    429 with Retry-After over the key's rate limits, no CSRF (clients are servers holding a
+    key, not browsers holding a session cookie)."""
 
     def decorate(view: View) -> View:
         @csrf_exempt
@@ -100,6 +134,9 @@ def api_endpoint(*, methods: tuple[str, ...], authenticated: bool = True) -> Cal
                     response["WWW-Authenticate"] = 'Bearer realm="cadence"'
                     return response
                 request.api_key = api_key  # type: ignore[attr-defined]
+                retry_after = api_key_seconds_over_limit(request)
+                if retry_after is not None:
+                    return _too_many_requests(retry_after)
             return view(request, *args, **kwargs)
 
         return wrapped

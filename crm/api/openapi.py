@@ -20,9 +20,25 @@ def _response(description: str, schema: dict[str, Any] | None = None) -> dict[st
 _UNAUTHORISED = _response("No API key, or a wrong or revoked one.")
 _NOT_ALLOWED = _response("Another HTTP method than the ones listed.")
 _INVALID = _response(
-    "The body is not JSON, or a field is not valid; `errors` names each field at fault.",
+    "The body is not JSON, nests arrays and objects more than 32 levels deep, or a field is "
+    "not valid; `errors` names each field at fault. Not valid anywhere, names and nested "
+    "values included: `\\u0000`, a lone surrogate such as `\\ud800`, NaN, Infinity, "
+    "integers of more than 20 digits and numbers too large to be finite (`1e999`).",
     {"$ref": "#/components/schemas/ValidationError"},
 )
+_RATE_LIMITED = {
+    **_response(
+        "Over the key's sustained rate (API_RATE_SUSTAINED, default 600/m) or burst "
+        "(API_RATE_BURST, default 60/s), counted per key across every endpoint. Nothing was "
+        "done; retry after the seconds in Retry-After (also in the body as `retry_after`)."
+    ),
+    "headers": {
+        "Retry-After": {
+            "description": "Seconds until the key may call again.",
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    },
+}
 
 _CONTACT_FIELDS: dict[str, Any] = {
     "external_id": {
@@ -74,7 +90,9 @@ _SCHEMA: dict[str, Any] = {
             "Send contacts and what they do (events) to Cadence. Authenticate with an API key "
             "created by `python manage.py create_api_key NAME`, sent as "
             "`Authorization: Bearer <key>`. Bodies and answers are JSON; times are ISO 8601 "
-            "with a zone and come back in UTC."
+            "with a zone and come back in UTC. Each key has a sustained rate and a burst over "
+            "all endpoints together; beyond either a request answers 429 with a Retry-After "
+            "header (seconds). An unknown path or contact id answers a JSON 404."
         ),
     },
     "servers": [{"url": "/api/v1"}],
@@ -89,7 +107,9 @@ _SCHEMA: dict[str, Any] = {
                     "of merged contacts included) and creates it when none matches. Absent or "
                     "null fields are left as they are; an empty string clears a field. Consent "
                     "entries are recorded with source `api`, the request's IP address and user "
-                    "agent, only when they change the current status."
+                    "agent, only when they change the current status; a grant the person withdrew "
+                    "themselves, or to a suppressed or erased address, is refused and "
+                    "reported in `consent`."
                 ),
                 "requestBody": {
                     "required": True,
@@ -108,6 +128,7 @@ _SCHEMA: dict[str, Any] = {
                     "400": _INVALID,
                     "401": _UNAUTHORISED,
                     "405": _NOT_ALLOWED,
+                    "429": _RATE_LIMITED,
                     "413": _response("The body is larger than 1 MB."),
                 },
             },
@@ -150,6 +171,7 @@ _SCHEMA: dict[str, Any] = {
                     "400": _INVALID,
                     "401": _UNAUTHORISED,
                     "405": _NOT_ALLOWED,
+                    "429": _RATE_LIMITED,
                 },
             },
         },
@@ -176,7 +198,8 @@ _SCHEMA: dict[str, Any] = {
                     ),
                     "401": _UNAUTHORISED,
                     "404": _response(
-                        "No contact has this id (see `merged_into` when it was merged).",
+                        "No contact has this id, or the id is not a UUID (see `merged_into` "
+                        "when it was merged).",
                         {
                             "allOf": [
                                 _ERROR,
@@ -190,6 +213,7 @@ _SCHEMA: dict[str, Any] = {
                         },
                     ),
                     "405": _NOT_ALLOWED,
+                    "429": _RATE_LIMITED,
                     "410": _response(
                         "The contact was erased on request.",
                         {"$ref": "#/components/schemas/ErasedContact"},
@@ -206,9 +230,11 @@ _SCHEMA: dict[str, Any] = {
                     "order: `accepted`, `duplicate` (its id was already recorded for this "
                     "source, or appears earlier in the batch: nothing changes) or `rejected` "
                     "(the error names the field, e.g. `events[3].occurred_at: ...`). A "
-                    "rejected event never rejects the others. A contact an event names is "
-                    "created when it does not exist. Each contact's last activity (any event) "
-                    "and last purchase (`order_completed`) follow occurred_at forward only."
+                    "rejected event never rejects the others, whatever it holds: an "
+                    "unstorable character or number anywhere in it rejects it alone. A "
+                    "contact an event names is created when it does not exist. Each "
+                    "contact's last activity (any event) and last purchase "
+                    "(`order_completed`) follow occurred_at forward only."
                 ),
                 "requestBody": {
                     "required": True,
@@ -223,6 +249,7 @@ _SCHEMA: dict[str, Any] = {
                     "400": _INVALID,
                     "401": _UNAUTHORISED,
                     "405": _NOT_ALLOWED,
+                    "429": _RATE_LIMITED,
                     "413": _response("More than 1,000 events, or a body larger than 16 MB."),
                 },
             }
@@ -319,13 +346,40 @@ _SCHEMA: dict[str, Any] = {
             },
             "UpsertResult": {
                 "type": "object",
-                "required": ["id", "created", "changed"],
+                "required": ["id", "created", "changed", "consent"],
                 "properties": {
                     "id": {"type": "string", "format": "uuid"},
                     "created": {"type": "boolean"},
                     "changed": {
                         "type": "boolean",
                         "description": "False when the request changed nothing (a replay).",
+                    },
+                    "consent": {
+                        "type": "array",
+                        "description": "One outcome per consent entry sent, in order.",
+                        "items": {"$ref": "#/components/schemas/ConsentOutcome"},
+                    },
+                },
+            },
+            "ConsentOutcome": {
+                "type": "object",
+                "required": ["channel", "purpose", "status"],
+                "properties": {
+                    "channel": {"enum": ["email", "sms"]},
+                    "purpose": {"type": "string"},
+                    "status": {
+                        "enum": ["recorded", "unchanged", "refused"],
+                        "description": "recorded: appended to the consent ledger; unchanged: "
+                        "already the current status, nothing appended; refused: not recorded, "
+                        "see reason.",
+                    },
+                    "reason": {
+                        "enum": ["withdrawn_by_contact", "suppressed", "erased"],
+                        "description": "Only when refused. withdrawn_by_contact: the person "
+                        "withdrew consent themselves and only they can give it back (double "
+                        "opt-in, preference centre, SMS START); suppressed: the address is on "
+                        "the suppression list; erased: the address of a person erased on "
+                        "request.",
                     },
                 },
             },
@@ -420,7 +474,9 @@ _SCHEMA: dict[str, Any] = {
                     },
                     "occurred_at": {
                         **_DATETIME,
-                        "description": "With a zone (Z or +02:00); at most a day ahead.",
+                        "description": (
+                            "With a zone (Z or +02:00); from 1970-01-01T00:00:00Z to a day ahead."
+                        ),
                     },
                     "contact": {
                         "type": "object",

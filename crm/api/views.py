@@ -3,7 +3,6 @@ selectors, and answer JSON. The contract is in crm/api/openapi.py and docs/api.m
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from collections.abc import Mapping
@@ -12,10 +11,12 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.templatetags.static import static
 from django.utils.html import format_html, format_html_join
 
 from crm.api.auth import api_endpoint, json_error
 from crm.api.openapi import openapi_schema
+from crm.jsonbody import JsonBodyError, json_body_read, unstorable_reason
 from crm.models import ConsentRecord, Contact, ContactMerge, Event
 from crm.normalise import email_key, normalise_email, normalise_phone
 from crm.selectors_identity import contacts_by_identifiers
@@ -31,31 +32,8 @@ RECENT_EVENTS = 50
 _SOURCE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,49}")
 
 
-class _BodyError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
 def _json(data: Any, status: int = 200) -> JsonResponse:
     return JsonResponse(data, status=status, encoder=DjangoJSONEncoder, safe=False)
-
-
-def _read_json(request: HttpRequest, *, max_bytes: int) -> Any:
-    """The parsed JSON body; the size limit is ours, not DATA_UPLOAD_MAX_MEMORY_SIZE's."""
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = 0
-    if declared > max_bytes:
-        raise _BodyError(413, f"the body is larger than {max_bytes} bytes")
-    raw = request.read(max_bytes + 1)
-    if len(raw) > max_bytes:
-        raise _BodyError(413, f"the body is larger than {max_bytes} bytes")
-    try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _BodyError(400, f"the body is not valid JSON: {exc}") from exc
 
 
 def _validation_error(errors: list[FieldError]) -> JsonResponse:
@@ -66,6 +44,14 @@ def _validation_error(errors: list[FieldError]) -> JsonResponse:
         },
         status=400,
     )
+
+
+def _item_path(index: int, field: str) -> str:
+    """events[3].properties.note, events[3]["a b"], events[3]: the path of a field of an item."""
+    prefix = f"events[{index}]"
+    if not field or field.startswith("["):
+        return f"{prefix}{field}"
+    return f"{prefix}.{field}"
 
 
 def _client_ip(request: HttpRequest) -> str | None:
@@ -141,6 +127,9 @@ def _contacts_lookup(request: HttpRequest) -> HttpResponse:
         )
     name = given[0]
     raw = request.GET[name]
+    # A NUL in a query makes PostgreSQL refuse the whole statement: answer it here instead.
+    if (reason := unstorable_reason(raw)) is not None:
+        return _validation_error([FieldError(name, f"the text {reason}")])
     try:
         if name == "email":
             found = contacts_by_identifiers(email_keys=[email_key(normalise_email(raw))])
@@ -156,9 +145,10 @@ def _contacts_lookup(request: HttpRequest) -> HttpResponse:
 
 def _contacts_upsert(request: HttpRequest) -> HttpResponse:
     try:
-        body = _read_json(request, max_bytes=MAX_CONTACT_BODY)
-    except _BodyError as exc:
-        return json_error(exc.status, str(exc))
+        # One contact is one item: any unstorable value refuses it, naming the field.
+        body = json_body_read(request, max_bytes=MAX_CONTACT_BODY)
+    except JsonBodyError as exc:
+        return _json(exc.as_json(), status=exc.status)
     if not isinstance(body, Mapping):
         return _validation_error([FieldError("", "the body must be a JSON object")])
     data, errors = contact_input_parse(body)
@@ -174,7 +164,14 @@ def _contacts_upsert(request: HttpRequest) -> HttpResponse:
     )
     public_id = Contact.objects.values_list("uuid", flat=True).get(pk=result.contact_id)
     return _json(
-        {"id": str(public_id), "created": result.created, "changed": result.changed},
+        {
+            "id": str(public_id),
+            "created": result.created,
+            "changed": result.changed,
+            # Every consent entry answered: recorded, unchanged, or refused with a reason
+            # (withdrawn_by_contact, suppressed, erased), never silently dropped.
+            "consent": [outcome.as_json() for outcome in result.consent],
+        },
         status=201 if result.created else 200,
     )
 
@@ -187,7 +184,11 @@ def contacts(request: HttpRequest) -> HttpResponse:
 
 
 @api_endpoint(methods=("GET",))
-def contact_detail(request: HttpRequest, contact_uuid: uuid.UUID) -> HttpResponse:
+def contact_detail(request: HttpRequest, contact_id: str) -> HttpResponse:
+    try:
+        contact_uuid = uuid.UUID(contact_id)
+    except ValueError:
+        return json_error(404, "no contact has this id")
     contact = Contact.objects.filter(uuid=contact_uuid).first()
     if contact is None:
         merge = ContactMerge.objects.filter(duplicate_uuid=contact_uuid).select_related("survivor")
@@ -221,9 +222,10 @@ def contact_detail(request: HttpRequest, contact_uuid: uuid.UUID) -> HttpRespons
 @api_endpoint(methods=("POST",))
 def events(request: HttpRequest) -> HttpResponse:
     try:
-        body = _read_json(request, max_bytes=MAX_EVENTS_BODY)
-    except _BodyError as exc:
-        return json_error(exc.status, str(exc))
+        # Not strict: an unstorable value rejects only its own event (event_input_parse).
+        body = json_body_read(request, max_bytes=MAX_EVENTS_BODY, strict=False)
+    except JsonBodyError as exc:
+        return _json(exc.as_json(), status=exc.status)
     if not isinstance(body, Mapping):
         return _validation_error([FieldError("", 'the body must be {"events": [...]}')])
     items = body.get("events")
@@ -246,12 +248,8 @@ def events(request: HttpRequest) -> HttpResponse:
     for index, item in enumerate(items):
         parsed, errors = event_input_parse(item)
         if parsed is None:
-            prefix = f"events[{index}]"
             message = "; ".join(
-                f"{prefix}.{error.field}: {error.message}"
-                if error.field
-                else f"{prefix}: {error.message}"
-                for error in errors
+                f"{_item_path(index, error.field)}: {error.message}" for error in errors
             )
             results[index] = {"index": index, "status": "rejected", "error": message}
         else:
@@ -277,6 +275,13 @@ def events(request: HttpRequest) -> HttpResponse:
 # --- Schema and docs -------------------------------------------------------------------------
 
 
+@api_endpoint(methods=("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"), authenticated=False)
+def not_found(request: HttpRequest, rest: str) -> HttpResponse:
+    return json_error(
+        404, "no such endpoint; the endpoints are listed at /api/v1/docs and /api/v1/openapi.json"
+    )
+
+
 @api_endpoint(methods=("GET",), authenticated=False)
 def openapi(request: HttpRequest) -> HttpResponse:
     return _json(openapi_schema())
@@ -299,13 +304,13 @@ def docs(request: HttpRequest) -> HttpResponse:
             )
     body = format_html(
         "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{title}</title>"
-        "<style>body{{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;"
-        "padding:0 1rem}}code{{background:#f3f3f3;padding:0 .2em}}"
-        "dt{{margin-top:1rem}}dd{{margin-left:1.5rem}}</style></head><body>"
+        "<link rel='stylesheet' href='{stylesheet}'></head><body>"
         "<h1>{title} <small>{version}</small></h1><p>{description}</p>"
         "<p>Machine-readable schema: <a href='openapi.json'>openapi.json</a> (OpenAPI 3.1).</p>"
         "<dl>{rows}</dl></body></html>",
         title=schema["info"]["title"],
+        # A file, not an inline <style>: the Content-Security-Policy refuses inline styles.
+        stylesheet=static("crm/api_docs.css"),
         version=schema["info"]["version"],
         description=schema["info"]["description"],
         rows=format_html_join(

@@ -2,8 +2,9 @@
 
 `contact_input_parse` turns one untrusted mapping into a validated `ContactInput` or a list of
 `FieldError`s; `contacts_upsert` writes a batch of them with a handful of queries, whatever the
-batch size: one identity lookup, one load, one bulk insert, one bulk update, one consent read
-and one consent insert. A batch behaves as if its inputs were applied one after another.
+batch size: one identity lookup, one load, one bulk insert, one bulk update, one consent read,
+one read of the person's own withdrawals (consent precedence) and one consent insert. A batch
+behaves as if its inputs were applied one after another.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from crm.jsonbody import json_value_problems
 from crm.models import MARKETING, Channel, ConsentRecord, Contact, Suppression
 from crm.normalise import (
     address_hash,
@@ -30,6 +32,15 @@ from crm.normalise import (
     validate_timezone,
 )
 from crm.selectors_identity import contacts_by_identifiers
+from crm.services.consent import (
+    ERASED,
+    SUPPRESSED,
+    ConsentChange,
+    ConsentOutcome,
+    build_consent_record,
+    consent_changes_decide,
+    consent_record_bulk,
+)
 from crm.services.errors import FieldError
 
 # Priority order: a contact is identified by the first of these that matches.
@@ -88,6 +99,8 @@ class UpsertResult:
     contact_id: int
     created: bool
     changed: bool
+    # One per consent entry of the input, in order: recorded, unchanged or refused (why).
+    consent: list[ConsentOutcome] = field(default_factory=list)
 
 
 # --- Parsing ---------------------------------------------------------------------------------
@@ -140,6 +153,9 @@ def contact_input_parse(
     where = prefix.rstrip(".") or "contact"
     if not isinstance(data, Mapping):
         return None, [FieldError(where, f"must be an object, got {data!r}")]
+    # NUL, lone surrogates and numbers no column holds (from a CSV cell or JSON alike).
+    if problems := json_value_problems(data, path=prefix.rstrip(".")):
+        return None, problems
     allowed = IDENTIFIER_FIELDS if identifiers_only else CONTACT_FIELDS
     for key in data:
         if key not in allowed:
@@ -478,52 +494,57 @@ def _record_consent(
     consent_proof: dict[str, Any] | None,
     ip_address: str | None,
     user_agent: str,
-) -> None:
-    from crm.selectors import consent_current
-    from crm.services.consent import build_consent_record, consent_record_bulk
-
+) -> list[list[ConsentOutcome]]:
+    """Append the inputs' consent entries that change something; returns each input's
+    outcomes. A grant is refused for a suppressed or erased address, and, from a source the
+    business controls, when the person withdrew consent themselves (consent precedence,
+    crm.services.consent.consent_changes_decide); withdrawals are always recorded."""
+    outcomes: list[list[ConsentOutcome]] = [[] for _ in inputs]
     wanted = [i for i, data in enumerate(inputs) if data.consent]
     if not wanted:
-        return
-    contact_ids = sorted({plan.entity_of[i].resolve().contact_id or 0 for i in wanted})
-    current: dict[int, dict[tuple[str, str], str]] = {}
-    for chunk in _chunks(contact_ids):
-        current.update(consent_current(chunk))
+        return outcomes
     suppressed = _suppressed_hashes([plan.entity_of[i].resolve().values for i in wanted])
-    records = []
-    occurred_at = timezone.now()
+    changes: list[ConsentChange] = []
+    owners: list[tuple[int, ConsentInput]] = []
     for i in wanted:
         entity = plan.entity_of[i].resolve()
-        contact_id = entity.contact_id
-        assert contact_id is not None
-        state = current.setdefault(contact_id, {})
+        assert entity.contact_id is not None
         for entry in inputs[i].consent:
-            if state.get((entry.channel, entry.purpose)) == entry.status:
-                continue
-            if entry.status == ConsentRecord.Status.GRANTED and _is_suppressed(
-                entity.values, entry.channel, suppressed
-            ):
-                # A suppressed (bounced, complained, erased) address is never let back into
-                # marketing, whoever asks; withdrawals are always recorded.
-                continue
-            state[(entry.channel, entry.purpose)] = entry.status
-            records.append(
-                build_consent_record(
-                    contact_id=contact_id,
+            changes.append(
+                ConsentChange(
+                    contact_id=entity.contact_id,
                     channel=entry.channel,
                     purpose=entry.purpose,
                     status=entry.status,
-                    source=source,
-                    text=entry.text,
-                    text_version=entry.text_version,
-                    ip_address=ip_address,
-                    user_agent=user_agent,
-                    proof=consent_proof,
-                    occurred_at=occurred_at,
+                    blocked=_suppression_of(entity.values, entry.channel, suppressed),
                 )
             )
-            plan.changed[i] = True
+            owners.append((i, entry))
+    decided = consent_changes_decide(changes, source=source)
+    records = []
+    occurred_at = timezone.now()
+    for change, (i, entry), outcome in zip(changes, owners, decided, strict=True):
+        outcomes[i].append(outcome)
+        if outcome.status != "recorded":
+            continue
+        records.append(
+            build_consent_record(
+                contact_id=change.contact_id,
+                channel=entry.channel,
+                purpose=entry.purpose,
+                status=entry.status,
+                source=source,
+                text=entry.text,
+                text_version=entry.text_version,
+                ip_address=ip_address,
+                user_agent=user_agent,
+                proof=consent_proof,
+                occurred_at=occurred_at,
+            )
+        )
+        plan.changed[i] = True
     consent_record_bulk(records)
+    return outcomes
 
 
 def _address_of(values: Mapping[str, Any], channel: str) -> str | None:
@@ -531,8 +552,9 @@ def _address_of(values: Mapping[str, Any], channel: str) -> str | None:
     return str(address) if address else None
 
 
-def _suppressed_hashes(entities: Sequence[Mapping[str, Any]]) -> set[tuple[str, str]]:
-    """(channel, address hash) of every suppressed address among these, in one query."""
+def _suppressed_hashes(entities: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], str]:
+    """{(channel, address hash): suppression reason} of every suppressed address among
+    these, in one query."""
     wanted = {
         (channel, address_hash(channel, address))
         for values in entities
@@ -540,18 +562,25 @@ def _suppressed_hashes(entities: Sequence[Mapping[str, Any]]) -> set[tuple[str, 
         if (address := _address_of(values, channel))
     }
     if not wanted:
-        return set()
+        return {}
     found = Suppression.objects.filter(
         address_hash__in=[digest for _, digest in wanted]
-    ).values_list("channel", "address_hash")
-    return set(found) & wanted
+    ).values_list("channel", "address_hash", "reason")
+    return {(ch, digest): reason for ch, digest, reason in found if (ch, digest) in wanted}
 
 
-def _is_suppressed(
-    values: Mapping[str, Any], channel: str, suppressed: set[tuple[str, str]]
-) -> bool:
+def _suppression_of(
+    values: Mapping[str, Any], channel: str, suppressed: Mapping[tuple[str, str], str]
+) -> str:
+    """ "erased" or "suppressed" when a grant must not reach the contact's address on the
+    channel (a suppressed address is never let back into marketing, whoever asks), else ""."""
     address = _address_of(values, channel)
-    return address is not None and (channel, address_hash(channel, address)) in suppressed
+    if address is None:
+        return ""
+    reason = suppressed.get((channel, address_hash(channel, address)))
+    if reason is None:
+        return ""
+    return ERASED if reason == Suppression.Reason.ERASED else SUPPRESSED
 
 
 def _upsert_once(
@@ -579,7 +608,7 @@ def _upsert_once(
     else:
         raise RuntimeError("contacts kept needing merges; giving up on this batch")
     _write(plan)
-    _record_consent(
+    consent = _record_consent(
         inputs,
         plan,
         source=source,
@@ -598,6 +627,7 @@ def _upsert_once(
                 contact_id=final.contact_id,
                 created=created,
                 changed=created or plan.changed[i] or i in merged_inputs,
+                consent=consent[i],
             )
         )
     return results
@@ -618,7 +648,9 @@ def contacts_upsert(
     merged (the one found by the highest-priority identifier survives). Inputs naming the
     same person end on one contact. `changed` is False when nothing differed, so a replay
     writes nothing. Consent entries are appended to the ledger with `source` only when they
-    differ from the current status. Editing a contact is not activity: last_activity_at is
+    differ from the current status; each result's `consent` says what became of each entry
+    (a grant the person withdrew themselves, or to a suppressed or erased address, is
+    refused). Editing a contact is not activity: last_activity_at is
     never touched here.
     """
     if not inputs:

@@ -23,6 +23,7 @@ from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from crm.db import rows_insert_ignoring_conflicts
+from crm.jsonbody import json_value_problems
 from crm.models import Contact, Event
 from crm.services.contacts import ContactInput, contact_input_parse, contacts_upsert
 from crm.services.errors import FieldError
@@ -33,6 +34,9 @@ logger = logging.getLogger(__name__)
 EVENT_FIELDS = ("id", "type", "occurred_at", "contact", "properties", "value", "currency")
 # Clocks drift; an event further ahead than this is a client bug, not a future purchase.
 MAX_FUTURE = dt.timedelta(days=1)
+# Nothing a contact did predates the Unix epoch; an earlier time is a client's placeholder or
+# a wrong unit, and times near year 1 or 9999 overflow when converted to UTC.
+EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MAX_VALUE = Decimal("1e12")  # the column holds 14 digits, 2 after the point
 _CENT = Decimal("0.01")
 _CHUNK = 500
@@ -82,7 +86,14 @@ def _parse_occurred_at(raw: Any, errors: list[FieldError]) -> dt.datetime | None
             FieldError("occurred_at", f"{raw!r} has no time zone; add Z or an offset like +02:00")
         )
         return None
-    value = value.astimezone(dt.UTC)
+    try:
+        value = value.astimezone(dt.UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-14:00 is in year 10000 in UTC
+        errors.append(FieldError("occurred_at", f"{raw!r} is out of range"))
+        return None
+    if value < EARLIEST:
+        errors.append(FieldError("occurred_at", f"{raw!r} is before 1970-01-01T00:00:00Z"))
+        return None
     if value > timezone.now() + MAX_FUTURE:
         errors.append(FieldError("occurred_at", f"{raw!r} is more than a day in the future"))
         return None
@@ -103,10 +114,16 @@ def _parse_value(raw: Any, errors: list[FieldError]) -> Decimal | None:
     except InvalidOperation:
         errors.append(FieldError("value", f"{raw!r} is not a number such as 42.50"))
         return None
-    if not value.is_finite() or abs(value) >= _MAX_VALUE:
+    # copy_abs, not abs(): abs() rounds in the context and raises Overflow for 1e999999999.
+    # Checked again once rounded: 999999999999.999 rounds to 13 digits before the point.
+    if not value.is_finite() or value.copy_abs() >= _MAX_VALUE:
         errors.append(FieldError("value", f"{raw!r} is out of range"))
         return None
-    return value.quantize(_CENT, rounding=ROUND_HALF_EVEN)
+    value = value.quantize(_CENT, rounding=ROUND_HALF_EVEN)
+    if value.copy_abs() >= _MAX_VALUE:
+        errors.append(FieldError("value", f"{raw!r} is out of range"))
+        return None
+    return value
 
 
 def event_input_parse(data: Mapping[str, Any]) -> tuple[EventInput | None, list[FieldError]]:
@@ -118,6 +135,10 @@ def event_input_parse(data: Mapping[str, Any]) -> tuple[EventInput | None, list[
     """
     if not isinstance(data, Mapping):
         return None, [FieldError("", f"an event must be an object, got {data!r}")]
+    # NUL, lone surrogates and numbers no column holds, anywhere in the event (names too):
+    # reported alone, as the other checks would only trip over the same characters.
+    if problems := json_value_problems(data):
+        return None, problems
     errors = [
         FieldError(key, f"{key!r} is not an event field ({', '.join(EVENT_FIELDS)})")
         for key in data

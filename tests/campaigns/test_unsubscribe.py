@@ -196,6 +196,27 @@ def test_one_click_without_the_rfc_8058_body_changes_nothing() -> None:
     assert status_of(contact) == "granted"
 
 
+def test_head_on_the_one_click_url_answers_200_and_changes_nothing() -> None:
+    # Mail scanners and link checkers send HEAD before (or instead of) following a link.
+    contact = ContactFactory.create()
+    grant(contact)
+    path = path_of(
+        one_click_unsubscribe_url(contact_id=contact.pk, channel="email", purpose="marketing")
+    )
+
+    response = Client(enforce_csrf_checks=True).head(path)
+
+    assert response.status_code == 200
+    assert response.content == b""
+    assert status_of(contact) == "granted"
+    assert ConsentRecord.objects.filter(contact=contact).count() == 1
+
+
+def test_head_on_a_bad_one_click_token_gets_the_same_404() -> None:
+    response = Client().head("/u/not-a-token/one-click/")
+    assert response.status_code == 404
+
+
 def test_opening_the_one_click_url_shows_the_same_page_as_the_unsubscribe_link() -> None:
     contact = ContactFactory.create(first_name="Ada")
     grant(contact)
