@@ -7,7 +7,6 @@ on the list."""
 from __future__ import annotations
 
 import ipaddress
-import json
 from typing import Any
 
 from django import forms
@@ -16,11 +15,14 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import render
+from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
+from django_ratelimit.core import get_usage
 
+from crm.jsonbody import JsonBodyError, json_body_read
 from crm.models import DoubleOptIn
 from crm.normalise import normalise_email
 from crm.services.optin import (
@@ -28,16 +30,27 @@ from crm.services.optin import (
     optin_confirm,
     optin_for_token,
     optin_is_open,
+    optin_language,
     optin_request,
+    subscribe_consent_text,
 )
 
 _NAME_MAX = 150
+_EMAIL_MAX = 254
+# An email, a name, a flag and a language fit in far less; anything longer is not a subscriber.
+_JSON_MAX_BYTES = 4096
+_JSON_FIELDS = frozenset({"email", "first_name", "consent", "language"})
+_RATE_GROUP = "crm.subscribe"
+
+
+def _language_codes() -> list[str]:
+    return [code for code, _name in settings.LANGUAGES]
 
 
 class SubscribeForm(forms.Form):
     email = forms.CharField(
         label=_("Email address"),
-        max_length=254,
+        max_length=_EMAIL_MAX,
         widget=forms.EmailInput(attrs={"autocomplete": "email", "inputmode": "email"}),
     )
     first_name = forms.CharField(
@@ -51,9 +64,9 @@ class SubscribeForm(forms.Form):
         error_messages={"required": _("Please tick the box to agree, so we may email you.")},
     )
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, language: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["consent"].label = settings.SUBSCRIBE_CONSENT_TEXT
+        self.fields["consent"].label = subscribe_consent_text(language=language)
 
     def clean_email(self) -> str:
         try:
@@ -70,6 +83,13 @@ def _client_ip(request: HttpRequest) -> str | None:
         return str(ipaddress.ip_address(value))
     except ValueError:
         return None
+
+
+def client_ip_for_rate_limit(request: HttpRequest) -> str:
+    """django-ratelimit's client address (settings.RATELIMIT_IP_META_KEY): REMOTE_ADDR as
+    _client_ip reads it. Requests without a usable one share a single allowance rather
+    than escaping the limit (or failing: ratelimit's own reader raises on an empty one)."""
+    return _client_ip(request) or "0.0.0.0"  # noqa: S104 (a bucket name, not a bind address)
 
 
 def _user_agent(request: HttpRequest) -> str:
@@ -90,44 +110,116 @@ def _is_json(request: HttpRequest) -> bool:
     return request.content_type == "application/json"
 
 
+def _request_language(request: HttpRequest) -> str:
+    """The language LocaleMiddleware chose for this request, as a LANGUAGES code."""
+    try:
+        return translation.get_supported_language_variant(
+            getattr(request, "LANGUAGE_CODE", "") or settings.LANGUAGE_CODE
+        ).lower()
+    except LookupError:
+        return str(settings.LANGUAGE_CODE)
+
+
+def _seconds_over_ip_limit(request: HttpRequest) -> int | None:
+    """Counts this POST against the client's allowance (django-ratelimit on Django's cache,
+    shared by every process); the seconds until the client may POST again when over it."""
+    usage = get_usage(
+        request,
+        group=_RATE_GROUP,
+        key="ip",
+        rate=settings.SUBSCRIBE_RATE_PER_IP,
+        method="POST",
+        increment=True,
+    )
+    if usage is None or not usage["should_limit"]:
+        return None
+    # time_left is -1 when the cache could not count: ratelimit then fails closed.
+    return max(1, int(usage["time_left"]))
+
+
+def _too_many_requests(request: HttpRequest, retry_after: int) -> HttpResponse:
+    """The same answer whatever address was asked for: it is about the client, not the
+    address, and names none."""
+    minutes = max(1, -(-retry_after // 60))
+    response: HttpResponse
+    if _is_json(request):
+        response = JsonResponse(
+            {
+                "errors": {
+                    "rate": [
+                        f"Too many subscribe requests from this network address; try again "
+                        f"in {retry_after} seconds."
+                    ]
+                }
+            },
+            status=429,
+        )
+    else:
+        response = render(
+            request, "crm/subscribe_rate_limited.html", {"minutes": minutes}, status=429
+        )
+    response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+def _json_errors(errors: dict[str, list[str]], status: int = 400) -> JsonResponse:
+    return JsonResponse({"errors": errors}, status=status)
+
+
 def _subscribe_json(request: HttpRequest) -> JsonResponse:
     try:
-        payload = json.loads(request.body or b"null")
-    except (ValueError, UnicodeDecodeError):
-        return JsonResponse({"errors": {"body": ["The body is not valid JSON."]}}, status=400)
+        payload = json_body_read(request, max_bytes=_JSON_MAX_BYTES)
+    except JsonBodyError as exc:
+        if exc.errors:
+            named: dict[str, list[str]] = {}
+            for error in exc.errors:
+                named.setdefault(error.field or "body", []).append(error.message)
+            return _json_errors(named, exc.status)
+        return _json_errors({"body": [exc.message]}, exc.status)
     if not isinstance(payload, dict):
-        return JsonResponse(
-            {"errors": {"body": ['Send a JSON object, e.g. {"email": "...", "consent": true}.']}},
-            status=400,
+        return _json_errors(
+            {"body": ['Send a JSON object, e.g. {"email": "...", "consent": true}.']}
         )
     errors: dict[str, list[str]] = {}
+    for key in sorted(set(payload) - _JSON_FIELDS):
+        if key in ("consent_text", "consent_text_version"):
+            errors[key] = [
+                f"{key} cannot be sent: the consent words recorded are the configured ones "
+                f"(SUBSCRIBE_CONSENT_TEXT, in the request's language), shown on the form."
+            ]
+        else:
+            errors[key] = [f"unknown field; send only {', '.join(sorted(_JSON_FIELDS))}."]
     email = payload.get("email")
     address = ""
-    first_name = payload.get("first_name") or ""
-    text = payload.get("consent_text") or settings.SUBSCRIBE_CONSENT_TEXT
-    text_version = payload.get("consent_text_version") or settings.SUBSCRIBE_CONSENT_VERSION
-    if not isinstance(email, str):
-        errors["email"] = ["email is required and must be a string."]
+    if not isinstance(email, str) or len(email) > _EMAIL_MAX:
+        errors["email"] = [f"email is required, a string of at most {_EMAIL_MAX} characters."]
     else:
         try:
             address = normalise_email(email)
         except ValidationError as exc:
             errors["email"] = list(exc.messages)
+    first_name = payload.get("first_name", "")
+    if first_name is None:
+        first_name = ""
     if not isinstance(first_name, str) or len(first_name) > _NAME_MAX:
         errors["first_name"] = [f"first_name must be a string of at most {_NAME_MAX} characters."]
     if payload.get("consent") is not True:
         errors["consent"] = ["consent must be true: the person ticked the consent box."]
-    if not isinstance(text, str) or not isinstance(text_version, str) or len(text_version) > 64:
-        errors["consent_text"] = [
-            "consent_text must be a string and consent_text_version at most 64 characters."
+    language = payload.get("language", _request_language(request))
+    codes = _language_codes()
+    if not isinstance(language, str) or language.lower() not in codes:
+        errors["language"] = [
+            f"language is the language the form was shown in, one of {', '.join(codes)}."
         ]
     if errors:
-        return JsonResponse({"errors": errors}, status=400)
+        return _json_errors(errors)
+    language = str(language).lower()
     optin_request(
         email=address,
-        first_name=first_name,
-        text=text,
-        text_version=text_version,
+        first_name=str(first_name),
+        text=subscribe_consent_text(language=language),
+        text_version=settings.SUBSCRIBE_CONSENT_VERSION,
+        language=language,
         ip_address=_client_ip(request),
         user_agent=_user_agent(request),
     )
@@ -143,32 +235,55 @@ def _subscribe_json(request: HttpRequest) -> JsonResponse:
 def subscribe(request: HttpRequest) -> HttpResponseBase:
     """GET shows the form; POST of the form (CSRF checked) or of JSON (no cookies, so no
     CSRF: a cross-site page cannot send application/json without a CORS preflight, which
-    this site never grants) records a pending request and mails the confirmation link."""
+    this site never grants) records a pending request and mails the confirmation link.
+
+    Every POST counts against the client's SUBSCRIBE_RATE_PER_IP first (429 beyond it);
+    limits per address (crm.services.optin) answer exactly like a success."""
+    if request.method == "POST":
+        retry_after = _seconds_over_ip_limit(request)
+        if retry_after is not None:
+            return _too_many_requests(request, retry_after)
     if request.method == "POST" and _is_json(request):
         return _subscribe_json(request)
+    language = _request_language(request)
     if request.method == "POST":
         rejected = _csrf_rejection(request)
         if rejected is not None:
             return rejected
-        form = SubscribeForm(request.POST)
-        if form.is_valid():
-            email = form.cleaned_data["email"]
-            optin_request(
-                email=email,
-                first_name=form.cleaned_data["first_name"],
-                text=settings.SUBSCRIBE_CONSENT_TEXT,
-                text_version=settings.SUBSCRIBE_CONSENT_VERSION,
-                ip_address=_client_ip(request),
-                user_agent=_user_agent(request),
-            )
-            return render(
-                request,
-                "crm/subscribe_sent.html",
-                {"masked_email": mask_email(email), "expiry_hours": settings.OPTIN_EXPIRY_HOURS},
-            )
-    else:
-        form = SubscribeForm()
-    return render(request, "crm/subscribe_form.html", {"form": form})
+        # The form carries the language its page was shown in, so that the words recorded
+        # are the words shown even if the browser's language changed before the POST.
+        shown_in = request.POST.get("language", "")
+        if shown_in in _language_codes():
+            language = shown_in
+        with translation.override(language):
+            form = SubscribeForm(request.POST, language=language)
+            if form.is_valid():
+                email = form.cleaned_data["email"]
+                optin_request(
+                    email=email,
+                    first_name=form.cleaned_data["first_name"],
+                    text=subscribe_consent_text(language=language),
+                    text_version=settings.SUBSCRIBE_CONSENT_VERSION,
+                    language=language,
+                    ip_address=_client_ip(request),
+                    user_agent=_user_agent(request),
+                )
+                page = render(
+                    request,
+                    "crm/subscribe_sent.html",
+                    {
+                        "masked_email": mask_email(email),
+                        "expiry_hours": settings.OPTIN_EXPIRY_HOURS,
+                    },
+                )
+            else:
+                page = render(
+                    request, "crm/subscribe_form.html", {"form": form, "language": language}
+                )
+        page.headers["Content-Language"] = language
+        return page
+    form = SubscribeForm(language=language)
+    return render(request, "crm/subscribe_form.html", {"form": form, "language": language})
 
 
 def _invalid_link(request: HttpRequest) -> HttpResponse:
@@ -178,16 +293,30 @@ def _invalid_link(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_http_methods(["GET", "POST"])
 def subscribe_confirm(request: HttpRequest, token: str) -> HttpResponse:
-    """GET shows a button and changes nothing (mail scanners follow links); POST confirms."""
+    """GET shows a button and changes nothing (mail scanners follow links); POST confirms.
+    The page is in the language of the form the request came from: it shows the consent
+    words the person agrees to, in the words the ledger will record."""
     optin = optin_for_token(token=token)
     if optin is None:
         return _invalid_link(request)
+    language = optin_language(optin=optin)
+    with translation.override(language):
+        page = _subscribe_confirm_page(request, optin)
+    if page is None:
+        # Outside the request's language: every invalid link gets the very same page.
+        return _invalid_link(request)
+    page.headers["Content-Language"] = language
+    return page
+
+
+def _subscribe_confirm_page(request: HttpRequest, optin: DoubleOptIn) -> HttpResponse | None:
+    """The page for a genuine link, or None when it can no longer be used."""
     if optin.status == DoubleOptIn.Status.CONFIRMED:
         return render(request, "crm/subscribe_already_confirmed.html")
     if not optin_is_open(optin=optin):
-        return _invalid_link(request)
+        return None
+    # No name: it was typed by whoever asked, who need not be the person.
     context = {
-        "first_name": optin.contact.first_name,
         "masked_email": mask_email(optin.contact.email or ""),
         "consent_text": optin.text,
     }
@@ -200,6 +329,6 @@ def subscribe_confirm(request: HttpRequest, token: str) -> HttpResponse:
             optin.refresh_from_db()
             if optin.status == DoubleOptIn.Status.CONFIRMED:
                 return render(request, "crm/subscribe_already_confirmed.html")
-            return _invalid_link(request)
+            return None
         return render(request, "crm/subscribe_confirmed.html", context)
     return render(request, "crm/subscribe_confirm.html", context)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email
+import email.header
 import re
 from collections.abc import Callable, Iterator
 from email.message import Message
@@ -23,6 +24,7 @@ from tests.factories import ContactFactory
 pytestmark = pytest.mark.django_db
 
 CONFIRM_LINK = re.compile(r"(https?://[^\s\"<>]+/subscribe/confirm/([^/\s\"<>]+)/)")
+ZH_CONSENT = "是的，每周给我发邮件。"  # noqa: RUF001 (a Chinese comma)
 
 
 @pytest.fixture
@@ -35,11 +37,15 @@ def eager(settings: Any, outbox: Path) -> Path:
 
 @pytest.fixture
 def subscribe(client: Client, django_capture_on_commit_callbacks: Any) -> Callable[..., Any]:
-    def post(**data: Any) -> Any:
+    def post(HTTP_ACCEPT_LANGUAGE: str = "en", **data: Any) -> Any:
         data.setdefault("consent", "on")
         with django_capture_on_commit_callbacks(execute=True):
             return client.post(
-                "/subscribe/", data, REMOTE_ADDR="198.51.100.4", HTTP_USER_AGENT="Subscriber/1.0"
+                "/subscribe/",
+                data,
+                REMOTE_ADDR="198.51.100.4",
+                HTTP_USER_AGENT="Subscriber/1.0",
+                HTTP_ACCEPT_LANGUAGE=HTTP_ACCEPT_LANGUAGE,
             )
 
     return post
@@ -204,16 +210,108 @@ def test_json_subscribe_names_each_bad_field(eager: Path, client: Client) -> Non
     assert "consent" in errors
 
 
-def test_the_confirmation_email_escapes_the_name_in_html(
+def test_the_confirmation_email_never_greets_by_the_name_typed_on_the_form(
     eager: Path, subscribe: Callable[..., Any]
 ) -> None:
-    subscribe(email="eve@example.com", first_name="<b>Eve</b>")
+    """Anyone can type anything as the name for someone else's address."""
+    subscribe(email="eve@example.com", first_name="Win $$$ at http://evil.example")
 
     [message] = messages_in(eager)
-    html = next(p for p in message.walk() if p.get_content_type() == "text/html")
-    body = html.get_payload(decode=True).decode()  # type: ignore[union-attr]
-    assert "&lt;b&gt;Eve&lt;/b&gt;" in body
-    assert "<b>Eve" not in body
+    body = text_of(message) + str(message["Subject"])
+    assert "evil.example" not in body
+    assert "Win $$$" not in body
+    assert "Hello," in body
+
+
+def test_json_subscribe_refuses_a_consent_text_chosen_by_the_caller(
+    eager: Path, client: Client
+) -> None:
+    response = client.post(
+        "/subscribe/",
+        {
+            "email": "grace@example.com",
+            "consent": True,
+            "consent_text": "I agree to anything.",
+            "consent_text_version": "mine",
+        },
+        content_type="application/json",
+    )
+
+    assert response.status_code == 400
+    errors = response.json()["errors"]
+    assert "consent_text" in errors and "consent_text_version" in errors
+    assert "configured" in errors["consent_text"][0]
+    assert not DoubleOptIn.objects.exists()
+
+
+def test_json_subscribe_records_the_configured_consent_text(
+    eager: Path, client: Client, settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    settings.SUBSCRIBE_CONSENT_TEXT = "Weekly letter, please."
+    settings.SUBSCRIBE_CONSENT_VERSION = "letter-7"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            "/subscribe/",
+            {"email": "grace@example.com", "consent": True},
+            content_type="application/json",
+        )
+    client.post(confirm_path(eager))
+
+    record = ConsentRecord.objects.get()
+    assert (record.text, record.text_version, record.language) == (
+        "Weekly letter, please.",
+        "letter-7",
+        "en",
+    )
+
+
+# --- Simplified Chinese -----------------------------------------------------------------------
+
+
+def test_the_form_shows_the_chinese_consent_text_to_a_chinese_browser(
+    client: Client, settings: Any
+) -> None:
+    settings.SUBSCRIBE_CONSENT_TEXT_ZH_HANS = ZH_CONSENT
+
+    response = client.get("/subscribe/", HTTP_ACCEPT_LANGUAGE="zh-CN,zh;q=0.9")
+
+    body = response.content.decode()
+    assert "订阅我们的新闻通讯" in body
+    assert f'<label for="id_consent">{ZH_CONSENT}</label>' in body
+
+
+def test_a_chinese_subscriber_gets_the_confirmation_email_in_chinese(
+    eager: Path, subscribe: Callable[..., Any]
+) -> None:
+    subscribe(email="li@example.com", HTTP_ACCEPT_LANGUAGE="zh-CN,zh;q=0.9")
+
+    [message] = messages_in(eager)
+    subject = email.header.make_header(email.header.decode_header(message["Subject"]))
+    assert str(subject) == "请确认您的订阅"
+    body = text_of(message)
+    assert "请打开此链接" in body
+    assert "Please confirm" not in body
+    assert DoubleOptIn.objects.get().language == "zh-hans"
+
+
+def test_a_chinese_subscriber_confirms_on_a_chinese_page_and_the_chinese_text_is_recorded(
+    eager: Path, subscribe: Callable[..., Any], client: Client, settings: Any
+) -> None:
+    settings.SUBSCRIBE_CONSENT_TEXT_ZH_HANS = ZH_CONSENT
+    subscribe(email="li@example.com", HTTP_ACCEPT_LANGUAGE="zh-CN,zh;q=0.9")
+    path = confirm_path(eager)
+
+    # The link is opened in a browser set to English: the page keeps the language the
+    # person subscribed in, since it shows the words they agree to.
+    page = client.get(path, HTTP_ACCEPT_LANGUAGE="en")
+    done = client.post(path, HTTP_ACCEPT_LANGUAGE="en")
+
+    assert ZH_CONSENT in page.content.decode()
+    assert page["Content-Language"] == "zh-hans"
+    assert done.status_code == 200 and done["Content-Language"] == "zh-hans"
+    record = ConsentRecord.objects.get()
+    assert (record.text, record.language) == (ZH_CONSENT, "zh-hans")
 
 
 # --- Confirm ----------------------------------------------------------------------------------
@@ -229,8 +327,10 @@ def test_opening_the_link_shows_a_button_and_changes_nothing(
     body = response.content.decode()
     assert response.status_code == 200
     assert "<button" in body and 'method="post"' in body
-    assert "Grace" in body and "g•••@example.com" in body
+    assert "g•••@example.com" in body
     assert "grace.hopper" not in body
+    # The name was typed by whoever asked, who need not be the person: never shown.
+    assert "Grace" not in body
     assert DoubleOptIn.objects.get().status == DoubleOptIn.Status.PENDING
     assert not ConsentRecord.objects.exists()
 
