@@ -10,15 +10,26 @@ attributes, event properties), so the engine is locked down:
 - the context is built from plain dicts of whitelisted fields, never model instances, so
   nothing reaches settings, managers or secrets (``{{ settings.SECRET_KEY }}`` is empty);
 - HTML bodies are autoescaped; subject, preheader, text and SMS are not HTML and are rendered
-  without escaping (but from the same whitelisted context).
+  without escaping (but from the same whitelisted context);
+- rendering is bounded (docs/campaigns.md, "Limits"): padding and format widths are numbers
+  written in the template and at most RENDER_MAX_FILTER_WIDTH, loops nest at most
+  RENDER_MAX_LOOP_DEPTH deep (both refused when the template is saved), loops run at most
+  RENDER_MAX_LOOP_ITERATIONS times in all, no filter makes a value and no loop produces text
+  past RENDER_MAX_EMAIL_BYTES characters, and a finished message over RENDER_MAX_EMAIL_BYTES
+  (email) or RENDER_MAX_SMS_CHARS (SMS) is a RenderError, so it is never sent;
+- an error message never carries a customer's signed link: previews and validation use
+  placeholder links, and errors are stripped of the context and of anything token-shaped.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
+import time
 import zoneinfo
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import lru_cache
 from html import escape as html_escape
@@ -32,13 +43,17 @@ from django.template import (
     Context,
     Engine,
     Library,
+    Node,
+    NodeList,
     Template,
     TemplateSyntaxError,
+    VariableDoesNotExist,
     defaultfilters,
     defaulttags,
 )
-from django.template.base import Lexer, TokenType
+from django.template.base import FilterExpression, Lexer, Parser, Token, TokenType, Variable
 from django.template.loader import render_to_string
+from django.template.smartif import TokenBase
 from django.utils import timezone
 
 from campaigns import tokens
@@ -46,6 +61,8 @@ from campaigns.models import Campaign, MessageTemplate
 from crm.models import Contact, Event
 
 __all__ = [
+    "PREVIEW_PREFERENCES_URL",
+    "PREVIEW_UNSUBSCRIBE_URL",
     "RenderError",
     "RenderedMessage",
     "html_to_text",
@@ -124,12 +141,175 @@ ALLOWED_FILTERS = frozenset(
 )
 
 
+# --- Limits ----------------------------------------------------------------------------------
+# Marketers write the templates and customers write the data, and both can make a render
+# huge: `|ljust:"500000000"` took 1.6 GB, seven nested loops 21 s, and every |addslashes
+# doubles the backslashes it is given. So the engine is bounded here, in one place.
+
+# Filters whose argument is a size: it must be a number written in the template, at most
+# RENDER_MAX_FILTER_WIDTH. (wordwrap, truncatechars and friends only ever shorten or add a
+# line break per word, which the size checks below bound.)
+SIZED_FILTERS = {
+    "ljust": "characters",
+    "center": "characters",
+    "rjust": "characters",
+    "stringformat": "characters",
+    "floatformat": "decimal places",
+}
+
+
+class RenderLimitError(Exception):
+    """A render that went past a limit; the message says which one and names its setting."""
+
+
+@dataclass
+class _Budget:
+    max_chars: int
+    max_iterations: int
+    deadline: float
+    iterations: int = 0
+    loop_output: int = 0
+
+    def check_time(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise RenderLimitError(
+                f"rendering took longer than {settings.RENDER_MAX_SECONDS} seconds "
+                "(RENDER_MAX_SECONDS)"
+            )
+
+    def too_long(self) -> RenderLimitError:
+        return RenderLimitError(
+            f"the rendered text passes the limit of {self.max_chars} characters "
+            "(RENDER_MAX_EMAIL_BYTES)"
+        )
+
+
+def _new_budget() -> _Budget:
+    return _Budget(
+        max_chars=settings.RENDER_MAX_EMAIL_BYTES,
+        max_iterations=settings.RENDER_MAX_LOOP_ITERATIONS,
+        deadline=time.monotonic() + settings.RENDER_MAX_SECONDS,
+    )
+
+
+# The budget of the field being rendered. Filters are called with their value and argument
+# only, so they find it here rather than in the template context.
+_BUDGET: ContextVar[_Budget | None] = ContextVar("cadence_render_budget", default=None)
+
+
+def _budget() -> _Budget:
+    return _BUDGET.get() or _new_budget()
+
+
+def _size(value: Any, limit: int) -> int:
+    """Roughly the characters `value` would print as, counted without printing it (a tuple
+    can hold a million references to one long string); stops counting past `limit`."""
+    total = 0
+    stack = [value]
+    while stack and total <= limit:
+        item = stack.pop()
+        if isinstance(item, str):
+            total += len(item)
+        elif isinstance(item, Mapping):
+            total += len(item)
+            if total <= limit:
+                stack.extend(item.keys())
+                stack.extend(item.values())
+        elif isinstance(item, list | tuple | set | frozenset):
+            total += len(item)
+            if total <= limit:
+                stack.extend(item)
+        else:
+            total += 8  # a number, a date, None: short when printed
+    return total
+
+
+def _bounded_filter(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+    """The filter, refusing to make a value longer than the budget allows. functools.wraps
+    keeps the flags Django reads (is_safe, needs_autoescape, expects_localtime) and, through
+    __wrapped__, the signature it checks arguments against."""
+
+    @functools.wraps(function)
+    def bounded(value: Any, *args: Any, **kwargs: Any) -> Any:
+        budget = _budget()
+        budget.check_time()
+        if name == "join" and args:
+            # "sep".join(a million items) would be built before it could be measured.
+            items = len(value) if isinstance(value, list | tuple) else 0
+            if _size(value, budget.max_chars) + items * len(str(args[0])) > budget.max_chars:
+                raise budget.too_long()
+        result = function(value, *args, **kwargs)
+        if _size(result, budget.max_chars) > budget.max_chars:
+            raise budget.too_long()
+        return result
+
+    return bounded
+
+
+class _CountedSequence:
+    """A {% for %} loop's sequence: each time it is resolved (once per pass of an enclosing
+    loop) its length is spent from the render's iteration budget."""
+
+    def __init__(self, inner: FilterExpression) -> None:
+        self.inner = inner
+
+    def resolve(self, context: Context, ignore_failures: bool = False) -> Any:
+        values = self.inner.resolve(context, ignore_failures=ignore_failures)
+        if values is None:
+            return values
+        if not hasattr(values, "__len__"):
+            values = list(values)
+        budget = _budget()
+        budget.iterations += len(values)
+        if budget.iterations > budget.max_iterations:
+            raise RenderLimitError(
+                f"loops ran more than {budget.max_iterations} times in all "
+                "(RENDER_MAX_LOOP_ITERATIONS)"
+            )
+        return values
+
+    def __str__(self) -> str:
+        return str(self.inner)
+
+
+class _LoopBody(Node):
+    """One pass of a loop body: the text it adds is counted as it is made, so a loop stops
+    at the size cap instead of building the whole output first. A nested loop's text is
+    counted once: the outer pass replaces what its inner passes added with its own total."""
+
+    child_nodelists = ("nodelist",)
+
+    def __init__(self, nodelist: NodeList) -> None:
+        self.nodelist = nodelist
+
+    def render(self, context: Context) -> str:
+        budget = _budget()
+        budget.check_time()
+        before = budget.loop_output
+        output = self.nodelist.render(context)
+        budget.loop_output = before + len(output)
+        if budget.loop_output > budget.max_chars:
+            raise budget.too_long()
+        return output
+
+
+def _bounded_for(parser: Parser, token: Token) -> Node:
+    node = defaulttags.do_for(parser, token)
+    assert isinstance(node, defaulttags.ForNode)
+    sequence, body = node.sequence, node.nodelist_loop
+    assert isinstance(sequence, FilterExpression) and isinstance(body, NodeList)
+    node.sequence = _CountedSequence(sequence)  # type: ignore[assignment]
+    node.nodelist_loop = NodeList([_LoopBody(body)])
+    return node
+
+
 def _safe_library() -> Library:
     library = Library()
     for name in ALLOWED_TAGS:
         library.tags[name] = defaulttags.register.tags[name]
+    library.tags["for"] = _bounded_for
     for name in ALLOWED_FILTERS:
-        library.filters[name] = defaultfilters.register.filters[name]
+        library.filters[name] = _bounded_filter(name, defaultfilters.register.filters[name])
     return library
 
 
@@ -266,8 +446,85 @@ def _check_variables(source: str) -> None:
             _check_roots(arguments, allowed, lineno)
 
 
+def _sized_argument(name: str, argument: Any) -> int | None:
+    """The size a SIZED_FILTERS argument asks for (None when it asks for none)."""
+    text = str(argument).strip()
+    if name == "floatformat":
+        text = text.rstrip("gu")
+    if name == "stringformat":
+        # A format such as "-500000000.3f": its widest width or precision.
+        numbers = [int(n) for n in re.findall(r"\d+", text)]
+        return max(numbers, default=None)
+    try:
+        return abs(int(text))
+    except ValueError:
+        return None  # not a number: Django renders it as an error or ignores it
+
+
+def _check_expression(expression: FilterExpression, lineno: int, max_width: int) -> None:
+    for function, arguments in expression.filters:
+        name = getattr(function, "__name__", "")
+        if name not in SIZED_FILTERS:
+            continue
+        for is_lookup, argument in arguments:
+            if is_lookup and isinstance(argument, Variable):
+                if argument.lookups is not None:
+                    raise TemplateSyntaxError(
+                        f"|{name} needs a number written in the template, not a variable "
+                        f"(line {lineno})"
+                    )
+                argument = argument.literal
+            size = _sized_argument(name, argument)
+            if size is not None and size > max_width:
+                raise TemplateSyntaxError(
+                    f"|{name} allows at most {max_width} {SIZED_FILTERS[name]}, not {size} "
+                    f"(line {lineno})"
+                )
+
+
+def _check_limits(template: Template, *, max_depth: int, max_width: int) -> None:
+    """Refuse what no render should be asked to do: loops nested deeper than max_depth and
+    padding or format sizes over max_width, or taken from data. Walks every node and every
+    expression the parser built (conditions, with, cycle, firstof, widthratio included)."""
+    seen: set[int] = set()
+
+    def scan(value: Any, depth: int, lineno: int) -> None:
+        if id(value) in seen or isinstance(value, str | int | float | bool | None):
+            return
+        seen.add(id(value))
+        if isinstance(value, FilterExpression):
+            _check_expression(value, lineno, max_width)
+        elif isinstance(value, _CountedSequence):
+            scan(value.inner, depth, lineno)
+        elif isinstance(value, Node):
+            token = getattr(value, "token", None)
+            lineno = getattr(token, "lineno", None) or lineno
+            if isinstance(value, defaulttags.ForNode):
+                # {% empty %} runs instead of the loop, at the loop's own depth.
+                scan(value.nodelist_empty, depth, lineno)
+                depth += 1
+                if depth > max_depth:
+                    raise TemplateSyntaxError(
+                        f"{{% for %}} loops can be nested at most {max_depth} deep; this one "
+                        f"is {depth} deep (line {lineno})"
+                    )
+            for item in vars(value).values():
+                scan(item, depth, lineno)
+        elif isinstance(value, TokenBase):  # an {% if %} condition or one of its operands
+            for item in vars(value).values():
+                scan(item, depth, lineno)
+        elif isinstance(value, list | tuple):  # NodeList is a list
+            for item in value:
+                scan(item, depth, lineno)
+        elif isinstance(value, dict):
+            for item in value.values():
+                scan(item, depth, lineno)
+
+    scan(template.nodelist, 0, 1)
+
+
 @lru_cache(maxsize=1024)
-def _compile(source: str) -> Template:
+def _compile_bounded(source: str, max_depth: int, max_width: int) -> Template:
     _check_tags(source)
     try:
         template = Template(source, engine=restricted_engine())
@@ -278,7 +535,32 @@ def _compile(source: str) -> Template:
             raise TemplateSyntaxError(f"the filter |{match.group(1)} is not allowed") from exc
         raise
     _check_variables(source)
+    _check_limits(template, max_depth=max_depth, max_width=max_width)
     return template
+
+
+def _compile(source: str) -> Template:
+    # The limits are part of the cache key: a changed setting applies to cached templates.
+    return _compile_bounded(
+        source, settings.RENDER_MAX_LOOP_DEPTH, settings.RENDER_MAX_FILTER_WIDTH
+    )
+
+
+# A django.core.signing value: payload (".": compressed), timestamp, SHA-256 signature.
+_SIGNED_TOKEN = re.compile(r"\.?[A-Za-z0-9_-]+:[A-Za-z0-9]+:[A-Za-z0-9_-]{43}")
+
+
+def _redacted(message: str, context: Mapping[str, Any]) -> str:
+    """An error message fit to show a marketer: no customer link, and nothing shaped like
+    a signed token (a filter may have cut a link apart before failing on it)."""
+    for key, label in (
+        ("unsubscribe_url", "[unsubscribe link]"),
+        ("preferences_url", "[preferences link]"),
+    ):
+        link = context.get(key)
+        if isinstance(link, str) and link:
+            message = message.replace(link, label)
+    return _SIGNED_TOKEN.sub("[token]", message)
 
 
 def _render_field(field: str, source: str, context: dict[str, Any], *, html: bool) -> str:
@@ -288,10 +570,24 @@ def _render_field(field: str, source: str, context: dict[str, Any], *, html: boo
         template = _compile(source)
     except TemplateSyntaxError as exc:
         raise RenderError(field, str(exc)) from exc
+    budget = _new_budget()
+    reset = _BUDGET.set(budget)
     try:
         output = template.render(Context(context, autoescape=html))
+        if len(output) > budget.max_chars:
+            raise budget.too_long()
+    except RenderLimitError as exc:
+        raise RenderError(field, str(exc)) from exc
+    except VariableDoesNotExist as exc:
+        # Django's message lists the object it looked in, up to the whole context (links
+        # with signed tokens included): name the missing key alone.
+        missing = exc.params[0] if exc.params else "?"
+        raise RenderError(field, f"{str(missing)!r} is not defined here") from exc
     except Exception as exc:  # a filter can fail on odd data; name the field, keep the cause
-        raise RenderError(field, f"{type(exc).__name__}: {exc}") from exc
+        problem = _redacted(f"{type(exc).__name__}: {exc}", context)
+        raise RenderError(field, problem) from exc
+    finally:
+        _BUDGET.reset(reset)
     # Template.render marks its output safe; a message is data to whoever shows it next (the
     # admin preview puts it in an attribute), so hand back a plain str that will be escaped.
     return "".join([output])
@@ -382,26 +678,43 @@ def contact_context(contact: Contact) -> dict[str, Any]:
     }
 
 
+# What previews and template validation put where a customer's links go: a marketer must
+# never be handed a working unsubscribe or preference link (with it they could act as the
+# customer), and an error shown in admin then has nothing to leak.
+PREVIEW_UNSUBSCRIBE_URL = "#unsubscribe-link-preview"
+PREVIEW_PREFERENCES_URL = "#preferences-link-preview"
+
+
 def _context(
     *,
     contact: Contact,
     campaign: Campaign,
     delivery_id: int | None,
     recent: dict[str, Any],
+    preview: bool = False,
 ) -> dict[str, Any]:
     contact_id = contact.pk or 0
+    if preview:
+        links = {
+            "unsubscribe_url": PREVIEW_UNSUBSCRIBE_URL,
+            "preferences_url": PREVIEW_PREFERENCES_URL,
+        }
+    else:
+        links = {
+            "unsubscribe_url": tokens.unsubscribe_url(
+                contact_id=contact_id,
+                channel=campaign.channel,
+                purpose=campaign.purpose,
+                delivery_id=delivery_id,
+            ),
+            "preferences_url": tokens.preferences_url(contact_id=contact_id),
+        }
     return {
         "contact": contact_context(contact),
         "campaign": {"name": campaign.name, "slug": campaign.slug},
         "last_viewed": _frozen(recent.get("last_viewed") or {}),
         "last_order": _frozen(recent.get("last_order") or {}),
-        "unsubscribe_url": tokens.unsubscribe_url(
-            contact_id=contact_id,
-            channel=campaign.channel,
-            purpose=campaign.purpose,
-            delivery_id=delivery_id,
-        ),
-        "preferences_url": tokens.preferences_url(contact_id=contact_id),
+        **links,
         "sender": settings.SENDER_POSTAL_ADDRESS,
         "now": timezone.now().astimezone(_contact_zone(contact)),
     }
@@ -510,17 +823,27 @@ def render_message(
     campaign: Campaign,
     delivery_id: int | None = None,
     recent: dict[str, Any] | None = None,
+    preview: bool = False,
 ) -> RenderedMessage:
     """Render what the campaign's channel needs (email: subject, preheader, HTML, text; SMS:
     the SMS body). A marketing email gets the standard footer (unsubscribe and preference
     links, postal address) in each body that does not use ``{{ unsubscribe_url }}`` itself,
-    and the preheader as a hidden span at the top of the HTML. Raises RenderError."""
+    and the preheader as a hidden span at the top of the HTML. `preview=True` puts inert
+    placeholders where the customer's signed links go (for admin previews). Raises
+    RenderError, also for a message over RENDER_MAX_EMAIL_BYTES or RENDER_MAX_SMS_CHARS."""
     if recent is None:
         recent = recent_context_for([contact.pk]).get(contact.pk, {}) if contact.pk else {}
-    context = _context(contact=contact, campaign=campaign, delivery_id=delivery_id, recent=recent)
+    context = _context(
+        contact=contact,
+        campaign=campaign,
+        delivery_id=delivery_id,
+        recent=recent,
+        preview=preview,
+    )
 
     if campaign.channel == "sms":
         sms_body = _render_field("sms_body", template.sms_body, context, html=False).strip()
+        _check_sms_length(sms_body, campaign)
         return RenderedMessage(subject="", preheader="", html="", text="", sms_body=sms_body)
 
     subject = _one_line(_render_field("subject", template.subject, context, html=False))
@@ -548,7 +871,30 @@ def render_message(
             text = f"{text}\n\n{footer}" if text else footer
     if html:
         html = _with_preheader(html, preheader)
+    size = sum(len(part.encode()) for part in (subject, preheader, html, text))
+    if size > settings.RENDER_MAX_EMAIL_BYTES:
+        raise RenderError(
+            "html_body" if html else "text_body",
+            f"the rendered email is {size} bytes, over the limit of "
+            f"{settings.RENDER_MAX_EMAIL_BYTES} bytes (RENDER_MAX_EMAIL_BYTES)",
+        )
     return RenderedMessage(subject=subject, preheader=preheader, html=html, text=text, sms_body="")
+
+
+def _check_sms_length(body: str, campaign: Campaign) -> None:
+    """Twilio refuses a body over 1,600 characters; count what will be sent, the opt-out
+    sentence campaigns.channels.sms.build_sms appends to a marketing SMS included."""
+    length = len(body)
+    with_opt_out = not campaign.is_transactional and "stop" not in body.lower()
+    if with_opt_out:
+        length = len(f"{body} {settings.SMS_OPT_OUT_TEXT}".strip())
+    if length > settings.RENDER_MAX_SMS_CHARS:
+        extra = " with the opt-out text" if with_opt_out else ""
+        raise RenderError(
+            "sms_body",
+            f"the SMS would be {length} characters{extra}, over the limit of "
+            f"{settings.RENDER_MAX_SMS_CHARS} (RENDER_MAX_SMS_CHARS)",
+        )
 
 
 # --- Validation ------------------------------------------------------------------------------
@@ -622,7 +968,9 @@ def template_errors(
         source = getattr(template, field)
         for contact in samples:
             recent = recent_by_id.get(contact.pk) or _sample_recent()
-            context = _context(contact=contact, campaign=campaign, delivery_id=None, recent=recent)
+            context = _context(
+                contact=contact, campaign=campaign, delivery_id=None, recent=recent, preview=True
+            )
             try:
                 _render_field(field, source, context, html=html)
             except RenderError as exc:

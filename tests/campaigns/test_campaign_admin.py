@@ -149,7 +149,8 @@ def test_the_preview_renders_for_a_contact_chosen_by_email(marketer_client: Clie
     # The HTML goes into a sandboxed iframe's srcdoc, escaped as an attribute value.
     assert 'sandbox=""' in content
     assert 'srcdoc="&lt;p&gt;Hello Zoë&lt;/p&gt;' in content
-    assert "Unsubscribe: http" in content  # the text part, with the standard footer
+    # The text part, with the standard footer and a placeholder for the customer's link.
+    assert "Unsubscribe: #unsubscribe-link-preview" in content
 
 
 def test_the_preview_of_a_contact_named_like_a_script_runs_nothing(
