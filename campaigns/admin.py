@@ -12,6 +12,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from csp.constants import UNSAFE_INLINE
+from csp.decorators import csp_update
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -64,6 +66,12 @@ class MessageTemplateForm(forms.ModelForm[MessageTemplate]):
         return cleaned
 
 
+# The preview shows the email in an iframe (srcdoc, sandboxed: no script, no form, no
+# same-origin access), and such a frame obeys its page's Content-Security-Policy: emails are
+# styled inline and show images from anywhere, so this page alone allows both.
+EMAIL_PREVIEW_CSP = {"style-src": [UNSAFE_INLINE], "img-src": ["https:"]}
+
+
 def segments_text(body: str) -> str:
     encoding, units, segments = sms_segments(body)
     noun = "segment" if segments == 1 else "segments"
@@ -94,7 +102,10 @@ class MessageTemplateAdmin(admin.ModelAdmin[MessageTemplate]):
         own = [
             path(
                 "<int:object_id>/preview/",
-                self.admin_site.admin_view(self.preview_view),
+                # django-csp types a view as taking the request alone.
+                csp_update(EMAIL_PREVIEW_CSP)(
+                    self.admin_site.admin_view(self.preview_view)  # type: ignore[arg-type]
+                ),
                 name="campaigns_messagetemplate_preview",
             ),
         ]
@@ -120,7 +131,11 @@ class MessageTemplateAdmin(admin.ModelAdmin[MessageTemplate]):
         if contact is not None:
             campaign = Campaign(name="Preview", slug="preview", channel=template.channel)
             try:
-                rendered = render_message(template=template, contact=contact, campaign=campaign)
+                # preview=True: placeholder links, never the contact's signed ones (with those
+                # a marketer could unsubscribe or re-subscribe them as if it were them).
+                rendered = render_message(
+                    template=template, contact=contact, campaign=campaign, preview=True
+                )
             except RenderError as exc:
                 context["error"] = str(exc)
             else:
@@ -496,6 +511,9 @@ class ResponseAdmin(_ReadOnlyAdmin):
     exclude = ("payload",)
     readonly_fields = ("payload_pretty",)
 
+    class Media:
+        css = {"all": ("campaigns/admin.css",)}
+
     @admin.display(description=_("URL"))
     def short_url(self, obj: Response) -> str:
         # Returned as a plain str: the admin escapes it like every other value.
@@ -504,7 +522,7 @@ class ResponseAdmin(_ReadOnlyAdmin):
     @admin.display(description=_("provider event"))
     def payload_pretty(self, obj: Response) -> SafeString:
         text = json.dumps(obj.payload, indent=2, ensure_ascii=False, sort_keys=True)
-        return format_html('<pre style="white-space:pre-wrap">{}</pre>', text)
+        return format_html('<pre class="payload-pretty">{}</pre>', text)
 
 
 @admin.register(FrequencyCap)

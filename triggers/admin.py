@@ -294,7 +294,7 @@ class TriggerRuleAdmin(admin.ModelAdmin[TriggerRule]):
     @admin.display(description="tools")
     def tools(self, obj: TriggerRule) -> SafeString:
         return format_html(
-            '<form method="get" action="{}" style="display:inline">'
+            '<form method="get" action="{}" class="rule-tools">'
             '<input name="contact" placeholder="contact id or email" required> '
             '<button type="submit">Why did or didn\'t this contact fire?</button></form>'
             ' &nbsp; <a class="button" href="{}">Dry run</a>',

@@ -45,7 +45,7 @@ def viewer_client() -> Client:
 def _report_counts(html: str) -> dict[str, int]:
     rows = re.findall(
         r'<a href="/admin/crm/dataquality/\?issue=(\w+)">.*?</a></td>'
-        r'<td style="text-align:right" class="quality-count">([\d,]+)</td>',
+        r'<td class="quality-number quality-count">([\d,]+)</td>',
         html,
     )
     return {key: int(count.replace(",", "")) for key, count in rows}
