@@ -4,11 +4,13 @@ development default; README.md lists them all."""
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from pathlib import Path
 
 import dj_database_url
 import django_stubs_ext
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_int, env_list, env_str
@@ -53,6 +55,9 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_celery_beat",
     "anymail",
+    "csp",
+    "django_ratelimit",
+    "axes",
     "crm",
     "segments",
     "campaigns",
@@ -61,6 +66,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -68,6 +74,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -125,12 +133,31 @@ if REDIS_URL:
 else:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            # Django's DatabaseCache with atomic increments that keep the expiry (see it).
+            "BACKEND": "config.cache.DatabaseCache",
             "LOCATION": "cadence_cache",
         }
     }
 
 # --- Auth, i18n, time -----------------------------------------------------------------------
+# Admin login lockout (django-axes): AxesStandaloneBackend first refuses every login, right
+# password or not, for a (username, client address) pair that failed AXES_FAILURE_LIMIT times
+# in a row, for AXES_COOLOFF_MINUTES (restarted by each failed try meanwhile). The pair, not
+# the username alone: a stranger guessing from elsewhere cannot lock the real admin out from
+# everywhere. The address is REMOTE_ADDR, never a forwarded-for header a client could write
+# to get fresh tries; behind a proxy, the proxy must set REMOTE_ADDR. Attempts are kept in
+# the database (Axes → Access attempts in admin, where a lock can be lifted).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = env_int("AXES_COOLOFF_MINUTES", 15) / 60  # hours, as a float
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
+AXES_LOCKOUT_CALLABLE = "config.admin_lockout.lockout_response"
+AXES_HTTP_RESPONSE_CODE = 429
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -152,14 +179,40 @@ SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
-if not DEBUG:
+# TRUSTED_PROXY=true only behind a proxy that strips or overwrites X-Forwarded-Proto: the
+# header is then believed to say the request came over https. Without such a proxy anyone
+# could send it, and Django would treat plain http as secure.
+TRUSTED_PROXY = env_bool("TRUSTED_PROXY", False)
+if TRUSTED_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+if not DEBUG:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+
+# --- Content-Security-Policy (django-csp) -------------------------------------------------
+# Pages run scripts and load styles and images from this site only, so an injected <script>,
+# onclick= or style= is refused by the browser: our pages keep theirs in static files
+# (<app>/static/<app>/). The email preview alone also allows inline styles and remote
+# images, for the email inside its sandboxed frame (campaigns/admin.py).
+_CSP_DIRECTIVES: dict[str, list[str]] = {
+    "default-src": [SELF],
+    "script-src": [SELF],
+    "style-src": [SELF],
+    "img-src": [SELF, "data:"],
+    "object-src": [NONE],
+    "base-uri": [NONE],
+    "frame-ancestors": [NONE],
+    "form-action": [SELF],
+}
+# Optional: where browsers POST violation reports (not a setting of its own: django-csp 4
+# refuses to start beside a setting named like its old CSP_* ones).
+if env_str("CSP_REPORT_URI"):
+    _CSP_DIRECTIVES["report-uri"] = [env_str("CSP_REPORT_URI")]
+CONTENT_SECURITY_POLICY = {"DIRECTIVES": _CSP_DIRECTIVES}
 
 # --- Email ----------------------------------------------------------------------------------
 # EMAIL_ESP=postmark (or mailgun, sendgrid, amazon_ses, brevo, ...) selects anymail's backend
@@ -216,6 +269,16 @@ WEBHOOK_SECRET = env_str("WEBHOOK_SECRET")
 
 # --- Contacts -------------------------------------------------------------------------------
 PHONE_DEFAULT_REGION = env_str("PHONE_DEFAULT_REGION", "US")
+# The largest CSV file the admin import accepts (1 MB = 1,000,000 bytes). Checked while the
+# upload is read (crm/uploads.py, first of the upload handlers), so a bigger file is dropped
+# before it reaches memory or disk; Django keeps an upload under 2.5 MB in memory and spools
+# a bigger one to a temporary file (FILE_UPLOAD_MAX_MEMORY_SIZE, Django's default).
+IMPORT_MAX_UPLOAD_MB = env_int("IMPORT_MAX_UPLOAD_MB", 50)
+FILE_UPLOAD_HANDLERS = [
+    "crm.uploads.UploadSizeLimitHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 # Double opt-in: how long a confirmation link stays valid, and the consent words the public
 # subscribe form shows (recorded with their version in the consent ledger when confirmed).
 OPTIN_EXPIRY_HOURS = env_int("OPTIN_EXPIRY_HOURS", 72)
@@ -224,7 +287,59 @@ SUBSCRIBE_CONSENT_TEXT = env_str(
     "Yes, send me news and offers by email. I can unsubscribe at any time with the link in "
     "every email.",
 )
+# The same words in Simplified Chinese, shown (and recorded) when the form is shown in zh-hans:
+# a business writes its own, as it does the English ones.
+SUBSCRIBE_CONSENT_TEXT_ZH_HANS = env_str(
+    "SUBSCRIBE_CONSENT_TEXT_ZH_HANS",
+    "是的，请通过电子邮件向我发送新闻和优惠。我可以随时通过每封邮件中的链接退订。",  # noqa: RUF001
+)
 SUBSCRIBE_CONSENT_VERSION = env_str("SUBSCRIBE_CONSENT_VERSION", "subscribe-2026-01")
+# POSTs to /subscribe/ per client IP (IPv6: per /64), django-ratelimit's "count/period" with
+# period s, m, h or d; windows are fixed and staggered per client (docs/consent.md).
+SUBSCRIBE_RATE_PER_IP = env_str("SUBSCRIBE_RATE_PER_IP", "10/h")
+if not re.fullmatch(r"[1-9][0-9]*/[0-9]*[smhd]", SUBSCRIBE_RATE_PER_IP):
+    raise ImproperlyConfigured(
+        f"SUBSCRIBE_RATE_PER_IP={SUBSCRIBE_RATE_PER_IP!r}: write requests per period, "
+        "e.g. 10/h, 3/m, 100/d or 20/15m."
+    )
+
+# --- Ingestion API --------------------------------------------------------------------------
+# Requests per API key, over every endpoint together: a sustained rate and a burst, each
+# django-ratelimit's "count/period" (fixed windows, staggered per key). Over either, the API
+# answers 429 with Retry-After (docs/api.md). An empty value turns that limit off, e.g. for a
+# benchmark posting faster than any client should.
+
+
+def _api_rate(name: str, default: str) -> str:
+    # Unlike env_str, a variable set to "" (or "off") means no limit rather than the default.
+    value = os.environ.get(name, default).strip()
+    return "" if value.lower() in {"", "off"} else value
+
+
+API_RATE_SUSTAINED = _api_rate("API_RATE_SUSTAINED", "600/m")
+API_RATE_BURST = _api_rate("API_RATE_BURST", "60/s")
+for _name, _rate in (
+    ("API_RATE_SUSTAINED", API_RATE_SUSTAINED),
+    ("API_RATE_BURST", API_RATE_BURST),
+):
+    if _rate and not re.fullmatch(r"[1-9][0-9]*/[0-9]*[smhd]", _rate):
+        raise ImproperlyConfigured(
+            f"{_name}={_rate!r}: write requests per period, e.g. 600/m, 60/s or 5000/h, "
+            "or leave it empty for no limit."
+        )
+
+# --- django-ratelimit -----------------------------------------------------------------------
+# Counters live in the default cache (above). The client is REMOTE_ADDR, never a forwarded-for
+# header a client can write; behind a proxy, the proxy must set REMOTE_ADDR.
+RATELIMIT_USE_CACHE = "default"
+RATELIMIT_IP_META_KEY = "crm.views.client_ip_for_rate_limit"
+SILENCED_SYSTEM_CHECKS = [
+    # "cache backend ... is not officially supported": django-ratelimit lists only memcached
+    # and django-redis. Django's own RedisCache increments with INCR (atomic, keeps the TTL),
+    # and config.cache.DatabaseCache increments under a row lock keeping the expiry
+    # (tests/config/test_cache.py); both are shared by every process.
+    "django_ratelimit.W001",
+]
 
 # --- Celery ---------------------------------------------------------------------------------
 # A real broker with no server by default: kombu's SQLAlchemy transport on a SQLite file.
@@ -274,6 +389,7 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "django.server": {"level": "INFO"},
+        "axes.apps": {"level": "WARNING"},  # its start-up banner on every command
     },
 }
 
@@ -317,6 +433,20 @@ SEND_STALE_CLAIM_MINUTES = env_int("SEND_STALE_CLAIM_MINUTES", 15)  # then a wor
 SEND_REQUEUE_AFTER_MINUTES = env_int("SEND_REQUEUE_AFTER_MINUTES", 60)  # queued rows re-enqueued
 SMS_WINDOW_START_HOUR = env_int("SMS_WINDOW_START_HOUR", 8)  # SMS quiet hours end, local time
 SMS_WINDOW_END_HOUR = env_int("SMS_WINDOW_END_HOUR", 21)  # SMS quiet hours start, local time
+
+# --- Template rendering limits (docs/campaigns.md, "Limits") ---------------------------------
+# A rendered email over this many bytes is not sent (and no value or loop inside a render may
+# grow past this many characters); an SMS over this many characters, opt-out text included,
+# is not sent (Twilio's own maximum is 1,600).
+RENDER_MAX_EMAIL_BYTES = env_int("RENDER_MAX_EMAIL_BYTES", 1_000_000)
+RENDER_MAX_SMS_CHARS = env_int("RENDER_MAX_SMS_CHARS", 1_600)
+# Refused when a template is saved: deeper {% for %} nesting, wider |ljust/|center/|rjust,
+# |stringformat widths and |floatformat decimals.
+RENDER_MAX_LOOP_DEPTH = env_int("RENDER_MAX_LOOP_DEPTH", 2)
+RENDER_MAX_FILTER_WIDTH = env_int("RENDER_MAX_FILTER_WIDTH", 200)
+# Stopped while rendering: loop passes in all (inner loops count each pass) and time per field.
+RENDER_MAX_LOOP_ITERATIONS = env_int("RENDER_MAX_LOOP_ITERATIONS", 10_000)
+RENDER_MAX_SECONDS = env_int("RENDER_MAX_SECONDS", 2)
 
 # --- Triggers (docs/triggers.md) -------------------------------------------------------------
 # Outgoing webhooks are signed with HMAC-SHA256 over the body (X-Cadence-Signature).

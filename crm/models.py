@@ -183,8 +183,9 @@ class ConsentQuerySet(models.QuerySet["ConsentRecord"]):
 
 class ConsentRecord(models.Model):
     """One entry of the append-only consent ledger. Current consent is the latest entry per
-    (contact, channel, purpose). Entries are never edited or deleted, only anonymised on
-    erasure."""
+    (contact, channel, purpose), except that a grant from a source the business controls
+    never outranks the person's own withdrawal (crm.selectors). Entries are never edited or
+    deleted, only anonymised on erasure."""
 
     class Status(models.TextChoices):
         GRANTED = "granted", "Granted"
@@ -205,6 +206,39 @@ class ConsentRecord(models.Model):
         # The ESP's own unsubscribe (its footer link or list-unsubscribe handling), reported
         # by its webhook: the person's action, seen through the provider.
         PROVIDER_UNSUBSCRIBE = "provider_unsubscribe", "Unsubscribe at the email provider"
+
+    # Consent precedence (GDPR Art. 7(3), CAN-SPAM, TCPA): a withdrawal the person made
+    # can only be reversed by the person. The two sets below are the whole rule's vocabulary;
+    # crm.selectors and crm.services.consent apply it, docs/consent.md explains it.
+    #
+    # PERSON_SOURCES record something the person did themselves, proven by a signed link, a
+    # confirmed email or their own phone: unsubscribe link, one-click, preference centre,
+    # SMS STOP/START (and the carrier's STOP, Twilio 21610), double opt-in confirmation, and
+    # the person's unsubscribe or spam complaint seen through the email provider. Only these
+    # can reverse a withdrawal made by one of them.
+    #
+    # BUSINESS_SOURCES record what the business says about the person: a CSV import, the
+    # API, staff in admin, and a form without confirmation (anyone can type anyone's address
+    # into a form, which is why double opt-in exists). A grant from one of these never
+    # outranks the person's own withdrawal, whatever its timestamp: it is refused when
+    # written, and ignored where current consent is derived.
+    #
+    # provider_bounce is neither: a fact about the address, not a choice. It withdraws
+    # consent and suppresses the address; the suppression list is what keeps it out.
+    PERSON_SOURCES: ClassVar[frozenset[str]] = frozenset(
+        {
+            Source.DOUBLE_OPT_IN.value,
+            Source.UNSUBSCRIBE_LINK.value,
+            Source.ONE_CLICK.value,
+            Source.PREFERENCE_CENTER.value,
+            Source.SMS_KEYWORD.value,
+            Source.PROVIDER_COMPLAINT.value,
+            Source.PROVIDER_UNSUBSCRIBE.value,
+        }
+    )
+    BUSINESS_SOURCES: ClassVar[frozenset[str]] = frozenset(
+        {Source.FORM.value, Source.IMPORT.value, Source.API.value, Source.ADMIN.value}
+    )
 
     class LegalBasis(models.TextChoices):
         CONSENT = "consent", "Consent"
@@ -387,11 +421,39 @@ class DoubleOptIn(models.Model):
     request_user_agent = models.TextField(blank=True)
     expires_at = models.DateTimeField()
     confirmed_at = models.DateTimeField(null=True, blank=True)
+    # The record of what was sent to an address, whichever contact held it: the limits on
+    # confirmation emails per address are counted from these (crm/services/optin.py).
+    address_hash = models.CharField(
+        "address hash",
+        max_length=64,
+        blank=True,
+        help_text="SHA-256 of the channel and normalised address, as in the suppression list, "
+        "e.g. 9f86d081884c7d65…; blank on requests made before it was kept.",
+    )
+    sent_at = models.JSONField(
+        "confirmations sent",
+        default=list,
+        blank=True,
+        help_text="When a confirmation link was sent (or claimed for sending), oldest first, "
+        'e.g. ["2026-12-03T14:00:00+00:00", "2026-12-03T14:20:00+00:00"].',
+    )
+    last_sent_at = models.DateTimeField("last sent", null=True, blank=True)
 
     class Meta:
         verbose_name = "double opt-in request"
         indexes: ClassVar[list[Any]] = [
             models.Index(fields=["status", "expires_at"], name="crm_optin_expiry_idx"),
+            models.Index(
+                fields=["address_hash", "channel", "last_sent_at"], name="crm_optin_address_idx"
+            ),
+        ]
+        constraints: ClassVar[list[Any]] = [
+            # One pending request per address and channel: a repeat re-sends it instead.
+            models.UniqueConstraint(
+                fields=["address_hash", "channel"],
+                condition=models.Q(status="pending") & ~models.Q(address_hash=""),
+                name="crm_optin_one_pending_per_address",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -483,6 +545,13 @@ class ImportRun(models.Model):
     rows_updated = models.PositiveIntegerField(default=0)
     rows_unchanged = models.PositiveIntegerField(default=0)
     rows_rejected = models.PositiveIntegerField(default=0)
+    consents_refused = models.PositiveIntegerField(
+        "consent grants refused",
+        default=0,
+        help_text="Consent grants in the file that were not recorded because the person had "
+        "withdrawn consent themselves or the address is suppressed, e.g. 3; the report names "
+        "each row.",
+    )
     report_path = models.CharField(max_length=500, blank=True)
     error = models.TextField(blank=True)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -101,3 +101,47 @@ def test_sqlite_runs_in_wal_mode_so_web_and_worker_write_concurrently() -> None:
 @pytest.mark.django_db
 def test_models_and_migrations_agree() -> None:
     call_command("makemigrations", "--check", "--dry-run", verbosity=0)
+
+
+def _setting(name: str, env: dict[str, str], tmp_path: Path) -> str:
+    """The repr of one setting in a fresh process with these environment variables."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup(); from django.conf import settings; "
+            f"print(repr(getattr(settings, {name!r}, None)))",
+        ],
+        cwd=ROOT,
+        env={
+            **{k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY"}},
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "VAR_DIR": str(tmp_path),
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_x_forwarded_proto_is_not_trusted_in_production_without_trusted_proxy(
+    tmp_path: Path,
+) -> None:
+    assert _setting("SECURE_PROXY_SSL_HEADER", PRODUCTION_ENV, tmp_path) == "None"
+
+
+def test_x_forwarded_proto_is_trusted_when_trusted_proxy_is_true(tmp_path: Path) -> None:
+    env = {**PRODUCTION_ENV, "TRUSTED_PROXY": "true"}
+    assert _setting("SECURE_PROXY_SSL_HEADER", env, tmp_path) == (
+        "('HTTP_X_FORWARDED_PROTO', 'https')"
+    )
+
+
+def test_check_fails_when_email_esp_is_set_without_a_webhook_secret(tmp_path: Path) -> None:
+    env = {"EMAIL_ESP": "postmark", "ANYMAIL_WEBHOOK_SECRET": "", "WEBHOOK_SECRET": ""}
+    result = _manage("check", env=env, tmp_path=tmp_path)
+    assert result.returncode != 0
+    assert "campaigns.E002" in result.stderr
