@@ -31,6 +31,7 @@ MARKETER_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "clusteringrun": ("view",),
         "contactcluster": ("view",),
         "contactprediction": ("view",),
+        "predictionfit": ("view",),
     },
     "campaigns": {
         "campaign": ("view", "add", "change"),

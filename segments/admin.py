@@ -27,6 +27,7 @@ from segments.models.analytics import (
     ContactPrediction,
     ContactRFM,
     LifecycleChange,
+    PredictionFit,
 )
 from segments.models.definitions import Segment, SegmentMembership, SegmentSizeSnapshot
 from segments.selectors import (
@@ -322,3 +323,21 @@ class ContactPredictionAdmin(_ReadOnlyAdmin):
     list_select_related = ("contact",)
     search_fields = ("contact__email_key", "contact__last_name")
     raw_id_fields = ("contact",)
+
+
+@admin.register(PredictionFit)
+class PredictionFitAdmin(_ReadOnlyAdmin):
+    """Every BG/NBD fit attempt, so a day without predictions shows its reason."""
+
+    list_display = (
+        "created_at",
+        "status",
+        "reason",
+        "calibration_end",
+        "unit",
+        "customers",
+        "repeat_buyers",
+        "predictions",
+    )
+    list_filter = ("status",)
+    date_hierarchy = "created_at"

@@ -42,6 +42,7 @@ def test_the_demo_shows_the_whole_flow_from_import_to_obeyed_unsubscribes(tmp_pa
     assert "browse-abandonment: 6 firings {'done': 6}" in out
     assert "win-back: 8 firings {'done': 8}" in out
     assert "november-picks is done" in out
+    assert "predicted purchases: not fitted — the data do not identify the model" in out
     assert "now email marketing withdrawn (source one_click)" in out
     assert "suppressed: True; now email marketing withdrawn (source provider_bounce)" in out
     assert "now sms marketing withdrawn (source sms_keyword)" in out

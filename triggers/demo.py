@@ -53,6 +53,7 @@ from crm.services.consent import build_consent_record, consent_record_bulk
 from crm.services.contacts import ContactInput
 from crm.services.events import EventInput, events_ingest
 from crm.services.importing import import_contacts_file, import_events_file
+from segments.analytics.clv import clv_refresh, prediction_fit_summary
 from segments.models import Segment, SegmentPendingContact
 from segments.services import segment_refresh
 from triggers.bench.processes import celery_worker
@@ -366,9 +367,11 @@ def _demo_steps(*, stdout: OutputWrapper, base_url: str) -> None:
     _heading(stdout, "4. Data quality")
     call_command("data_quality", stdout=stdout)
 
-    _heading(stdout, "5. Segments, lifecycle, RFM and clusters")
+    _heading(stdout, "5. Segments, lifecycle, RFM, clusters and predicted purchases")
     demo_analytics(stdout=stdout)
     call_command("segments", "list", stdout=stdout)
+    # The daily refresh's prediction step: a fit, or the reason there is none (no crash).
+    stdout.write(f"{prediction_fit_summary(clv_refresh())}\n")
 
     _heading(stdout, "6. Trigger rules firing")
     call_command("triggers", "sweep", stdout=stdout)
@@ -556,7 +559,9 @@ def _demo_ab_test(*, stdout: OutputWrapper) -> None:
     )
     segment_refresh(segment=audience)
     templates = list(MessageTemplate.objects.filter(name__startswith="November").order_by("name"))
-    horizon = now + dt.timedelta(hours=2)
+    # The horizon lies at least the attribution window after the send (a shorter one is
+    # refused in admin: conversions could not have arrived yet).
+    horizon = now + dt.timedelta(days=1, hours=2)
     campaign = Campaign.objects.create(
         slug="subject-line-test",
         name="Subject line test",
@@ -575,7 +580,7 @@ def _demo_ab_test(*, stdout: OutputWrapper) -> None:
         variants[name] = Variant.objects.create(campaign=campaign, name=name, template=template)
     stdout.write(
         f"{len(contacts):,} simulated subscribers; 40 % in the test (A: plain subject, "
-        f"B: personal subject), 10 % holdout; horizon {horizon:%H:%M} UTC\n"
+        f"B: personal subject), 10 % holdout; horizon {horizon:%Y-%m-%d %H:%M} UTC\n"
     )
     launched = campaign_launch(campaign=campaign)
     stdout.write(f"test launched: {launched.created} deliveries ({launched.holdout} holdout)\n")

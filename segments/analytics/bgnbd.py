@@ -23,6 +23,35 @@ class BGNBDFitError(ValueError):
     """The data cannot be fitted (too few customers, no repeat purchases, no convergence)."""
 
 
+class BGNBDNotIdentified(BGNBDFitError):
+    """The data are valid but cannot identify the four parameters: too few repeat buyers, an
+    estimate driven to a bound of the search, or predictions that are not finite numbers.
+    A state of the shop's data, not a failure; `reason` says which, in plain words."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+# Fewer repeat buyers than this give estimates that swing with each customer added; below it
+# the model is not fitted (lifetimes and PyMC-Marketing leave this to the user).
+MIN_REPEAT_BUYERS = 10
+# The search box for r, alpha, a and b in rescaled time (the longest age is 10 units). Real
+# fits sit well inside it (FHL's CDNOW fit: r 0.24, alpha 1.1 rescaled, a 0.79, b 2.4); an
+# estimate at an edge means the likelihood keeps rising towards a limit the model only
+# reaches at 0 or infinity (e.g. nobody drops out: a -> 0), so the data do not identify it.
+LOG_BOUND = float(np.log(1e4))
+_AT_BOUND = 1e-3  # in log units: this close to an edge counts as on it
+_PARAM_NAMES = ("r", "alpha", "a", "b")
+_BOUND_MEANING = {
+    ("r", "high"): "every customer seems to buy at the same rate (r and alpha grow without limit)",
+    ("alpha", "high"): "every customer seems to buy at the same rate "
+    "(r and alpha grow without limit)",
+    ("a", "low"): "no customer seems to drop out (a shrinks to 0)",
+    ("b", "low"): "customers seem to drop out after almost every purchase (b shrinks to 0)",
+}
+
+
 @dataclass(frozen=True)
 class BGNBDParams:
     r: float
@@ -82,13 +111,40 @@ def _compress(
     return unique[:, 0], unique[:, 1], unique[:, 2], counts.astype(np.float64)
 
 
-def bgnbd_fit(x: npt.ArrayLike, t_x: npt.ArrayLike, T: npt.ArrayLike) -> BGNBDParams:
+def _bound_reason(log_params: FloatArray) -> str | None:
+    """Names the parameters the search pushed to an edge of its box, or None."""
+    hits: list[str] = []
+    for name, value in zip(_PARAM_NAMES, log_params, strict=True):
+        side = "low" if value <= -LOG_BOUND + _AT_BOUND else "high"
+        if abs(value) >= LOG_BOUND - _AT_BOUND:
+            hits.append(
+                _BOUND_MEANING.get((name, side), f"{name} runs to the {side} end of its range")
+            )
+    if not hits:
+        return None
+    return "the data do not identify the model: " + "; ".join(dict.fromkeys(hits))
+
+
+def bgnbd_fit(
+    x: npt.ArrayLike,
+    t_x: npt.ArrayLike,
+    T: npt.ArrayLike,
+    *,
+    min_repeat_buyers: int = MIN_REPEAT_BUYERS,
+    penalizer_coef: float = 0.0,
+) -> BGNBDParams:
     """Maximum likelihood estimates of r, alpha, a, b.
 
-    The optimiser works on log-parameters (so all four stay positive) and on time rescaled
-    so that the longest age is 10 units; alpha is a scale parameter, so the fit in rescaled
-    time is the same fit, with alpha multiplied back and the log-likelihood recomputed in the
-    caller's unit.
+    As lifetimes and PyMC-Marketing do, the optimiser works on log-parameters (so all four
+    stay positive) inside a box (LOG_BOUND), on time rescaled so that the longest age is 10
+    units; alpha is a scale parameter, so the fit in rescaled time is the same fit, with
+    alpha multiplied back and the log-likelihood recomputed in the caller's unit.
+    penalizer_coef adds penalizer_coef * sum(log-parameter^2) to the mean negative
+    log-likelihood (lifetimes' penalizer_coef, on the log scale): 0 is plain maximum
+    likelihood.
+
+    Raises BGNBDNotIdentified (with the reason) when fewer than min_repeat_buyers customers
+    bought again, or when an estimate ends on an edge of the box.
     """
     from scipy import optimize
 
@@ -96,8 +152,14 @@ def bgnbd_fit(x: npt.ArrayLike, t_x: npt.ArrayLike, T: npt.ArrayLike) -> BGNBDPa
     customers = int(xs.size)
     if customers < 2:
         raise BGNBDFitError(f"need at least 2 customers to fit, got {customers}")
-    if not np.any(xs > 0):
-        raise BGNBDFitError("no customer has a repeat purchase; the model cannot be fitted")
+    repeat_buyers = int(np.count_nonzero(xs > 0))
+    if repeat_buyers == 0:
+        raise BGNBDNotIdentified("no customer has a repeat purchase; the model cannot be fitted")
+    if repeat_buyers < min_repeat_buyers:
+        raise BGNBDNotIdentified(
+            f"only {repeat_buyers} repeat buyer{'s' if repeat_buyers != 1 else ''} "
+            f"(need {min_repeat_buyers})"
+        )
     if float(Ts.max()) <= 0:
         raise BGNBDFitError("every customer's age T is 0; choose a later calibration end")
 
@@ -111,16 +173,20 @@ def bgnbd_fit(x: npt.ArrayLike, t_x: npt.ArrayLike, T: npt.ArrayLike) -> BGNBDPa
         with np.errstate(all="ignore"):
             ll = log_likelihood_terms(r, alpha, a, b, ux, utx, uT)
             value = -float(np.dot(weights, ll)) / total
+        value += penalizer_coef * float(np.dot(log_params, log_params))
         return value if np.isfinite(value) else 1e300
 
+    bounds = [(-LOG_BOUND, LOG_BOUND)] * 4
     best: Any = None
-    # Two starting points; the surface is smooth but flat along a/b when few customers drop.
+    # Two starting points (lifetimes' all-ones, and one near typical retail fits); the
+    # surface is smooth but flat along a/b when few customers drop.
     for start in (np.zeros(4), np.log(np.array([0.5, 1.0, 0.5, 2.0]))):
-        result = optimize.minimize(negative_ll, start, method="L-BFGS-B")
+        result = optimize.minimize(negative_ll, start, method="L-BFGS-B", bounds=bounds)
         polished = optimize.minimize(
             negative_ll,
             result.x,
             method="Nelder-Mead",
+            bounds=bounds,
             options={"xatol": 1e-8, "fatol": 1e-12, "maxiter": 20_000, "maxfev": 40_000},
         )
         candidate = polished if polished.fun <= result.fun else result
@@ -129,6 +195,9 @@ def bgnbd_fit(x: npt.ArrayLike, t_x: npt.ArrayLike, T: npt.ArrayLike) -> BGNBDPa
     assert best is not None
     if not np.isfinite(best.fun) or best.fun >= 1e300:
         raise BGNBDFitError(f"the likelihood could not be maximised: {best.message}")
+    reason = _bound_reason(np.asarray(best.x, dtype=np.float64))
+    if reason is not None:
+        raise BGNBDNotIdentified(reason)
     r, alpha_scaled, a, b = (float(v) for v in np.exp(best.x))
     alpha = alpha_scaled * scale
     log_likelihood = float(np.sum(log_likelihood_terms(r, alpha, a, b, xs, txs, Ts)))

@@ -23,13 +23,15 @@ from django.utils import timezone
 
 from crm.models import Event
 from segments.analytics.bgnbd import (
+    MIN_REPEAT_BUYERS,
     BGNBDFitError,
+    BGNBDNotIdentified,
     BGNBDParams,
     bgnbd_expected_purchases,
     bgnbd_fit,
     bgnbd_p_alive,
 )
-from segments.models.analytics import ContactPrediction, PredictionParams
+from segments.models.analytics import ContactPrediction, PredictionFit, PredictionParams
 
 Unit = Literal["day", "week"]
 UNIT_DAYS: dict[str, int] = {"day": 1, "week": 7}
@@ -39,9 +41,13 @@ ProgressCallback = Callable[[int, int], None]  # (done, total)
 __all__ = [
     "UNIT_DAYS",
     "BGNBDFitError",
+    "BGNBDNotIdentified",
     "PurchaseHistories",
     "clv_fit",
     "clv_predict",
+    "clv_refresh",
+    "clv_run",
+    "prediction_fit_summary",
     "purchase_histories",
 ]
 
@@ -104,12 +110,33 @@ def purchase_histories(*, calibration_end: dt.date, unit: Unit) -> PurchaseHisto
     )
 
 
-def clv_fit(*, calibration_end: dt.date, unit: Unit) -> tuple[BGNBDParams, PurchaseHistories]:
+def _fit(
+    histories: PurchaseHistories, *, min_repeat_buyers: int = MIN_REPEAT_BUYERS
+) -> BGNBDParams:
+    if histories.x.size == 0:
+        raise BGNBDFitError(f"no purchases on or before {histories.calibration_end.isoformat()}")
+    return bgnbd_fit(histories.x, histories.t_x, histories.T, min_repeat_buyers=min_repeat_buyers)
+
+
+def clv_fit(
+    *, calibration_end: dt.date, unit: Unit, min_repeat_buyers: int = MIN_REPEAT_BUYERS
+) -> tuple[BGNBDParams, PurchaseHistories]:
     """Fits BG/NBD by maximum likelihood on purchases up to and including calibration_end."""
     histories = purchase_histories(calibration_end=calibration_end, unit=unit)
-    if histories.x.size == 0:
-        raise BGNBDFitError(f"no purchases on or before {calibration_end.isoformat()}")
-    return bgnbd_fit(histories.x, histories.t_x, histories.T), histories
+    return _fit(histories, min_repeat_buyers=min_repeat_buyers), histories
+
+
+def _stored_params(params: BGNBDParams, histories: PurchaseHistories) -> PredictionParams:
+    return {
+        "r": params.r,
+        "alpha": params.alpha,
+        "a": params.a,
+        "b": params.b,
+        "log_likelihood": params.log_likelihood,
+        "customers": params.customers,
+        "unit": histories.unit,
+        "calibration_end": histories.calibration_end.isoformat(),
+    }
 
 
 def clv_predict(
@@ -128,18 +155,17 @@ def clv_predict(
         raise ValueError(f"--horizon-days must be at least 1, got {horizon}")
     now = now or timezone.now()
     t = horizon / _unit_days(histories.unit)
-    p_alive = bgnbd_p_alive(params, histories.x, histories.t_x, histories.T)
-    expected = bgnbd_expected_purchases(params, t, histories.x, histories.t_x, histories.T)
-    stored: PredictionParams = {
-        "r": params.r,
-        "alpha": params.alpha,
-        "a": params.a,
-        "b": params.b,
-        "log_likelihood": params.log_likelihood,
-        "customers": params.customers,
-        "unit": histories.unit,
-        "calibration_end": histories.calibration_end.isoformat(),
-    }
+    with np.errstate(all="ignore"):
+        p_alive = bgnbd_p_alive(params, histories.x, histories.t_x, histories.T)
+        expected = bgnbd_expected_purchases(params, t, histories.x, histories.t_x, histories.T)
+    broken = int(np.count_nonzero(~(np.isfinite(p_alive) & np.isfinite(expected))))
+    if broken:
+        # Checked before anything is written: a NaN would be NULL in the database.
+        raise BGNBDNotIdentified(
+            f"the fit gives predictions that are not numbers for {broken:,} of "
+            f"{p_alive.size:,} customers"
+        )
+    stored = _stored_params(params, histories)
     total = int(histories.contact_ids.size)
     for start in range(0, total, BATCH_SIZE):
         stop = min(start + BATCH_SIZE, total)
@@ -173,17 +199,78 @@ def clv_predict(
     return total
 
 
+def clv_run(
+    *,
+    calibration_end: dt.date,
+    unit: Unit = "week",
+    horizon_days: int | None = None,
+    now: dt.datetime | None = None,
+    progress: ProgressCallback | None = None,
+) -> PredictionFit:
+    """Fits, stores the predictions and records the attempt as a PredictionFit.
+
+    Data that cannot identify the model (no purchases, too few repeat buyers, an estimate at
+    the edge of the search, predictions that are not numbers) is a state, not an error: the
+    record says `not_fitted` with the reason, nothing is written and the predictions of the
+    last successful fit stay as they are. Any other error is recorded as `failed` and raised.
+    """
+    now = now or timezone.now()
+    horizon = int(horizon_days if horizon_days is not None else settings.CLV_HORIZON_DAYS)
+    if horizon < 1:
+        raise ValueError(f"--horizon-days must be at least 1, got {horizon}")
+    histories = purchase_histories(calibration_end=calibration_end, unit=unit)
+    record = PredictionFit(
+        calibration_end=calibration_end,
+        unit=unit,
+        customers=int(histories.x.size),
+        repeat_buyers=int(np.count_nonzero(histories.x > 0)),
+        created_at=now,
+    )
+    try:
+        params = _fit(histories)
+        written = clv_predict(
+            params=params, histories=histories, horizon_days=horizon, now=now, progress=progress
+        )
+    except BGNBDFitError as exc:
+        record.status, record.reason = PredictionFit.Status.NOT_FITTED, str(exc)
+        record.save()
+        return record
+    except Exception as exc:
+        record.status, record.reason = PredictionFit.Status.FAILED, f"{type(exc).__name__}: {exc}"
+        record.save()
+        raise
+    record.status = PredictionFit.Status.FITTED
+    record.params = dict(_stored_params(params, histories))
+    record.predictions = written
+    record.save()
+    return record
+
+
 def clv_refresh(
     *,
     horizon_days: int | None = None,
     unit: Unit = "week",
     now: dt.datetime | None = None,
     progress: ProgressCallback | None = None,
-) -> tuple[BGNBDParams, int]:
+) -> PredictionFit:
     """Fits on every purchase up to today and stores predictions (the daily task)."""
     now = now or timezone.now()
-    params, histories = clv_fit(calibration_end=now.astimezone(dt.UTC).date(), unit=unit)
-    written = clv_predict(
-        params=params, histories=histories, horizon_days=horizon_days, now=now, progress=progress
+    return clv_run(
+        calibration_end=now.astimezone(dt.UTC).date(),
+        unit=unit,
+        horizon_days=horizon_days,
+        now=now,
+        progress=progress,
     )
-    return params, written
+
+
+def prediction_fit_summary(fit: PredictionFit) -> str:
+    """One line for a person: the fitted parameters, or why there are none."""
+    if fit.status == PredictionFit.Status.FITTED:
+        p = fit.params
+        return (
+            f"predicted purchases: fitted r={p['r']:.4f} alpha={p['alpha']:.4f} "
+            f"a={p['a']:.4f} b={p['b']:.4f} (log-likelihood {p['log_likelihood']:.2f}, "
+            f"{fit.customers:,} customers, {fit.repeat_buyers:,} repeat buyers)"
+        )
+    return f"predicted purchases: not fitted — {fit.reason}"

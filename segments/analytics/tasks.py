@@ -7,12 +7,12 @@ import logging
 
 from celery import shared_task
 
-from segments.analytics.bgnbd import BGNBDFitError
 from segments.analytics.clustering import clustering_run
 from segments.analytics.clv import clv_refresh
 from segments.analytics.lifecycle import lifecycle_refresh
 from segments.analytics.rfm import rfm_compute
 from segments.analytics.segments_refresh import analytics_segments_refresh
+from segments.models.analytics import PredictionFit
 
 logger = logging.getLogger(__name__)
 
@@ -29,13 +29,11 @@ def rfm_compute_task(period_days: int | None = None) -> int:
 
 @shared_task
 def clv_refresh_task(horizon_days: int | None = None) -> int:
-    try:
-        _, written = clv_refresh(horizon_days=horizon_days)
-    except BGNBDFitError as exc:
-        # A shop without repeat purchases yet has nothing to fit: a state, not a failure.
-        logger.warning("purchase predictions not refreshed: %s", exc)
-        return 0
-    return written
+    fit = clv_refresh(horizon_days=horizon_days)
+    if fit.status != PredictionFit.Status.FITTED:
+        # Too few repeat buyers yet is a state of the shop, recorded for admin, not a failure.
+        logger.warning("purchase predictions not refreshed: %s", fit.reason)
+    return fit.predictions
 
 
 @shared_task

@@ -2,8 +2,10 @@
 fit BG/NBD on purchases up to and including that date.
 
 With --json only the fit is printed, as {"r", "alpha", "a", "b", "log_likelihood",
-"customers"}, and nothing is stored. Without it, every customer's P(alive) and expected
-purchases in the next --horizon-days days are stored for segment conditions.
+"customers"}, and nothing is stored; data that cannot be fitted is an error. Without it,
+every customer's P(alive) and expected purchases in the next --horizon-days days are stored
+for segment conditions and the attempt is recorded (PredictionFit); data that cannot identify
+the model prints the reason, stores nothing and exits 0.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from segments.analytics.bgnbd import BGNBDFitError
-from segments.analytics.clv import clv_fit, clv_predict
+from segments.analytics.clv import clv_fit, clv_run, prediction_fit_summary
 from segments.analytics.segments_refresh import analytics_segments_refresh
+from segments.models.analytics import PredictionFit
 
 HELP = "Fit the BG/NBD purchase model; store P(alive) and expected purchases per customer."
 
@@ -56,39 +59,39 @@ def handle(command: BaseCommand, options: dict[str, Any]) -> None:
     out = command.stdout
     if not options["json"]:
         out.write(f"Fitting BG/NBD on purchases up to {calibration_end} (unit: {unit})...")
-    try:
-        params, histories = clv_fit(calibration_end=calibration_end, unit=unit)
-    except BGNBDFitError as exc:
-        raise CommandError(str(exc)) from exc
-    fitted = {
-        "r": params.r,
-        "alpha": params.alpha,
-        "a": params.a,
-        "b": params.b,
-        "log_likelihood": params.log_likelihood,
-        "customers": params.customers,
-    }
     if options["json"]:
+        try:
+            params, _ = clv_fit(calibration_end=calibration_end, unit=unit)
+        except BGNBDFitError as exc:
+            raise CommandError(str(exc)) from exc
+        fitted = {
+            "r": params.r,
+            "alpha": params.alpha,
+            "a": params.a,
+            "b": params.b,
+            "log_likelihood": params.log_likelihood,
+            "customers": params.customers,
+        }
         out.write(json.dumps(fitted))
         return
-    out.write(
-        f"r={params.r:.4f} alpha={params.alpha:.4f} a={params.a:.4f} b={params.b:.4f} "
-        f"(log-likelihood {params.log_likelihood:.2f}, {params.customers:,} customers)"
-    )
 
     def progress(done: int, total: int) -> None:
         out.write(f"  saved {done:,}/{total:,} predictions ({done / total:.0%})")
 
     try:
-        written = clv_predict(
-            params=params,
-            histories=histories,
+        fit = clv_run(
+            calibration_end=calibration_end,
+            unit=unit,
             horizon_days=options["horizon_days"],
             progress=progress,
         )
     except ValueError as exc:
         raise CommandError(str(exc)) from exc
-    out.write(f"Stored P(alive) and expected purchases for {written:,} customers.")
+    out.write(prediction_fit_summary(fit))
+    if fit.status != PredictionFit.Status.FITTED:
+        out.write("No predictions stored; the predictions of the last successful fit are kept.")
+        return
+    out.write(f"Stored P(alive) and expected purchases for {fit.predictions:,} customers.")
     refreshed = analytics_segments_refresh(types={"prediction"})
     if refreshed:
         out.write(f"Refreshed {len(refreshed)} segment(s) that use prediction conditions.")

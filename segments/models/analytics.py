@@ -24,6 +24,7 @@ __all__ = [
     "ContactRFM",
     "LifecycleChange",
     "LifecycleStage",
+    "PredictionFit",
     "PredictionParams",
     "RFMGroup",
 ]
@@ -255,6 +256,50 @@ class ContactPrediction(models.Model):
 
     def __str__(self) -> str:
         return f"P(alive)={self.p_alive:.2f}, {self.expected_purchases:.2f} in {self.horizon_days}d"
+
+
+class PredictionFit(models.Model):
+    """One attempt to fit BG/NBD (the daily refresh or `segments fit-clv`): what came of it
+    and, when nothing was stored, why. Admin lists these as the history of the predictions."""
+
+    class Status(models.TextChoices):
+        FITTED = "fitted", "Fitted"
+        NOT_FITTED = "not_fitted", "Not fitted (the data do not identify the model)"
+        FAILED = "failed", "Failed (an error)"
+
+    status = models.CharField(max_length=16, choices=Status.choices, db_index=True)
+    reason = models.TextField(
+        blank=True,
+        help_text="Why nothing was stored, e.g. only 3 repeat buyers (need 10). Empty when fitted.",
+    )
+    calibration_end = models.DateField(
+        "calibration end", help_text="Purchases up to and including this UTC date, e.g. 2026-03-31."
+    )
+    unit = models.CharField(max_length=8, help_text="Time unit of alpha: day or week, e.g. week.")
+    customers = models.PositiveIntegerField(
+        default=0, help_text="Contacts with a purchase by the calibration end, e.g. 38."
+    )
+    repeat_buyers = models.PositiveIntegerField(
+        "repeat buyers", default=0, help_text="Customers who bought on a second day, e.g. 24."
+    )
+    params = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='The fit when there is one, e.g. {"r": 0.24, "alpha": 4.4, "a": 0.79, '
+        '"b": 2.43, "log_likelihood": -9582.4, "customers": 2357, "unit": "week", ...}; '
+        "{} otherwise.",
+    )
+    predictions = models.PositiveIntegerField(
+        "predictions stored", default=0, help_text="ContactPrediction rows written, e.g. 2357."
+    )
+    created_at = models.DateTimeField(default=dj_timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = "purchase prediction fit"
+        get_latest_by = ("created_at", "id")
+
+    def __str__(self) -> str:
+        return f"{self.get_status_display()} on {self.calibration_end} ({self.created_at:%Y-%m-%d})"
 
 
 # Connected here rather than in AppConfig.ready() so that merges resolve these one-to-one rows
