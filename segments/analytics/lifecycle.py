@@ -1,14 +1,18 @@
 """Lifecycle stages: new, active, dormant, churned, reactivated.
 
-The stage is a SQL CASE over Contact.last_activity_at (kept by crm on event ingest, so
-editing a contact is not activity), created_at (only to tell who is new) and the stage
-stored last time (to tell who came back). Only contacts whose stage changes are read, in
-keyset batches by id, and written with one UPDATE per target stage and one bulk insert.
+The stage is a SQL CASE over each contact's history: its events (the first one, and any
+comeback: an event after at least D days without one), Contact.last_activity_at (kept by
+crm on event ingest, so editing a contact is not activity), created_at (only to tell who is
+new) and the stage stored last time. Only contacts whose stage changes are read, in keyset
+batches by id, and written with one UPDATE per target stage and one bulk insert.
 
 Rules, first match wins (N, D, C = LIFECYCLE_NEW_DAYS, _DORMANT_DAYS, _CHURNED_DAYS):
-1. new: created in the last N days, and no activity older than N days;
-2. reactivated: active in the last D days after being dormant or churned (and it stays
-   reactivated for N days, then becomes active);
+1. new: created in the last N days, and first activity (if any) in the last N days, so an
+   imported history is not new;
+2. reactivated: activity in the last D days, and a comeback in the last N days, or the
+   stored stage was dormant or churned, or it is reactivated since less than N days with no
+   earlier comeback in the history (dormant without ever being active); so a comeback stays
+   reactivated for N days, then becomes active;
 3. active: activity in the last D days;
 4. dormant: last activity D to C days ago, or never active and created less than C days ago;
 5. churned: everything else (no activity for C days or more).
@@ -24,10 +28,23 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
-from django.db.models import Case, CharField, Count, F, Q, Value, When
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    DateTimeField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
 from django.utils import timezone
 
-from crm.models import Contact
+from crm.models import Contact, Event
 from segments.models.analytics import ContactLifecycle, LifecycleChange, LifecycleStage
 
 BATCH_SIZE = 5_000
@@ -69,23 +86,58 @@ class LifecycleResult:
     by_stage: dict[str, int] = field(default_factory=dict)
 
 
+def _comebacks(*, gap_days: int) -> QuerySet[Event]:
+    """Events of the outer contact that came after at least `gap_days` without activity: the
+    contact had an earlier event, but none in the `gap_days` before this one. (The same as
+    LAG(occurred_at) <= occurred_at - gap over the contact's events, written as two index
+    probes on (contact, occurred_at) per candidate event rather than a window over the
+    whole event table.)"""
+    gap = dt.timedelta(days=gap_days)
+    events = Event.objects.filter(contact_id=OuterRef(OuterRef("pk")))
+    return (
+        Event.objects.filter(contact_id=OuterRef("pk"))
+        .annotate(gap_start=ExpressionWrapper(F("occurred_at") - gap, DateTimeField()))
+        .filter(Exists(events.filter(occurred_at__lt=OuterRef("gap_start"))))
+        .filter(
+            ~Exists(
+                events.filter(
+                    occurred_at__gte=OuterRef("gap_start"), occurred_at__lt=OuterRef("occurred_at")
+                )
+            )
+        )
+    )
+
+
 def lifecycle_stage_expression(*, now: dt.datetime, thresholds: LifecycleThresholds) -> Case:
-    """The stage a contact should be in now, as a SQL CASE over Contact rows."""
+    """The stage a contact should be in now, as a SQL CASE over Contact rows (rules in the
+    module docstring)."""
     new_since = now - dt.timedelta(days=thresholds.new_days)
     active_since = now - dt.timedelta(days=thresholds.dormant_days)
     churn_before = now - dt.timedelta(days=thresholds.churned_days)
     active = Q(last_activity_at__gte=active_since)
+    # First activity (not the latest) decides who is new: an imported history is not new.
+    no_activity_before_new_window = ~Exists(
+        Event.objects.filter(contact_id=OuterRef("pk"), occurred_at__lt=new_since)
+    )
+    comebacks = _comebacks(gap_days=thresholds.dormant_days)
+    came_back_recently = Exists(comebacks.filter(occurred_at__gte=new_since))
+    # Seen reactivated by an earlier run although the history shows no gap (e.g. a contact
+    # dormant without ever being active): reactivated for N days from that run.
+    seen_reactivated = Q(lifecycle__stage=S.REACTIVATED, lifecycle__since__gte=new_since) & ~Exists(
+        comebacks.filter(occurred_at__lt=new_since)
+    )
     return Case(
         When(
-            Q(created_at__gte=new_since)
-            & (Q(last_activity_at__isnull=True) | Q(last_activity_at__gte=new_since)),
+            Q(created_at__gte=new_since) & no_activity_before_new_window,
             then=Value(S.NEW.value),
         ),
         When(
-            active & Q(lifecycle__stage__in=[S.DORMANT, S.CHURNED]), then=Value(S.REACTIVATED.value)
-        ),
-        When(
-            active & Q(lifecycle__stage=S.REACTIVATED, lifecycle__since__gte=new_since),
+            active
+            & (
+                Q(lifecycle__stage__in=[S.DORMANT, S.CHURNED])
+                | came_back_recently
+                | seen_reactivated
+            ),
             then=Value(S.REACTIVATED.value),
         ),
         When(active, then=Value(S.ACTIVE.value)),

@@ -239,3 +239,70 @@ def test_merging_two_contacts_with_analytics_keeps_the_survivors_rows() -> None:
     assert list(ContactRFM.objects.values_list("contact_id", flat=True)) == [survivor.pk]
     # The history of both moves to the survivor.
     assert LifecycleChange.objects.filter(contact=survivor).count() == 2
+
+
+def test_contact_dormant_for_ninety_days_who_buys_is_reactivated() -> None:
+    # Imported recently, with its history: the last visit 90 days before today's purchase.
+    contact = _contact(created_days_ago=3)
+    _event(contact, days_ago=200)
+    _event(contact, days_ago=90)
+    _event(contact, days_ago=0.1, type="order_completed")
+
+    _refresh()
+
+    assert _stage(contact) == LifecycleStage.REACTIVATED
+
+
+def test_recently_imported_dormant_contact_who_comes_back_is_reactivated_not_new() -> None:
+    contact = _contact(created_days_ago=10)
+    _event(contact, days_ago=120)
+    _refresh()
+    assert _stage(contact) == LifecycleStage.DORMANT
+
+    _event(contact, days_ago=0.1, type="order_completed")
+    _refresh()
+
+    assert _stage(contact) == LifecycleStage.REACTIVATED
+
+
+def test_contact_imported_with_two_years_of_history_and_a_recent_event_is_active_not_new() -> None:
+    contact = _contact(created_days_ago=1)
+    for days_ago in range(730, 0, -30):
+        _event(contact, days_ago=days_ago)
+
+    _refresh()
+
+    assert _stage(contact) == LifecycleStage.ACTIVE
+
+
+def test_contact_first_active_recently_is_new() -> None:
+    contact = _contact(created_days_ago=5)
+    _event(contact, days_ago=4)
+    _event(contact, days_ago=1, type="order_completed")
+
+    _refresh()
+
+    assert _stage(contact) == LifecycleStage.NEW
+
+
+def test_comeback_after_a_gap_stays_reactivated_for_the_new_window_then_becomes_active() -> None:
+    contact = _contact(created_days_ago=400)
+    _event(contact, days_ago=300)
+    _event(contact, days_ago=20)
+    _event(contact, days_ago=2)
+
+    _refresh()
+    assert _stage(contact) == LifecycleStage.REACTIVATED
+
+    _refresh(now=timezone.now() + dt.timedelta(days=11))
+    assert _stage(contact) == LifecycleStage.ACTIVE
+
+
+def test_gaps_shorter_than_the_dormant_threshold_are_not_a_comeback() -> None:
+    contact = _contact(created_days_ago=400)
+    for days_ago in (150, 100, 50, 2):
+        _event(contact, days_ago=days_ago)
+
+    _refresh()
+
+    assert _stage(contact) == LifecycleStage.ACTIVE

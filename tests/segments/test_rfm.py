@@ -196,3 +196,85 @@ def test_rfm_command_refreshes_segments_with_rfm_conditions() -> None:
 def test_rfm_command_rejects_a_period_below_one_day() -> None:
     with pytest.raises(CommandError, match="--period-days must be at least 1, got 0"):
         call_command("segments", "rfm", "--period-days", "0")
+
+
+def _buyer_at(*, orders: int, last: dt.datetime, order_value: str) -> Contact:
+    contact: Contact = ContactFactory.create()
+    for n in range(orders):
+        EventFactory(
+            contact=contact,
+            type=Event.ORDER_COMPLETED,
+            value=Decimal(order_value),
+            currency="EUR",
+            occurred_at=last - dt.timedelta(days=3 * n),
+        )
+    return contact
+
+
+@pytest.mark.django_db
+def test_buyers_of_the_same_day_share_the_top_recency_score_and_champions_is_not_empty() -> None:
+    # 17 bought today, at different hours; 3 bought earlier. Recency counts whole days.
+    today = [
+        _buyer_at(
+            orders=1 + i % 4,
+            last=NOW - dt.timedelta(minutes=7 * i),
+            order_value=str(10 * (1 + i % 4)),
+        )
+        for i in range(17)
+    ]
+    older = [_buyer(orders=1, last_days_ago=d, order_value="5.00") for d in (20, 40, 60)]
+
+    result = rfm_compute(period_days=365, now=NOW)
+
+    today_r = set(
+        ContactRFM.objects.filter(contact__in=today).values_list("recency_score", flat=True)
+    )
+    assert today_r == {5}
+    older_r = ContactRFM.objects.filter(contact__in=older).values_list("recency_score", flat=True)
+    assert max(older_r) < 5
+    assert result.by_group.get(RFMGroup.CHAMPIONS, 0) > 0
+    assert ContactRFM.objects.filter(group=RFMGroup.CHAMPIONS).exists()
+
+
+@pytest.mark.django_db
+def test_three_distinct_values_give_three_distinct_scores_and_equal_values_equal_scores() -> None:
+    low = [_buyer(orders=1, last_days_ago=30, order_value="10.00") for _ in range(4)]
+    mid = [_buyer(orders=2, last_days_ago=20, order_value="20.00") for _ in range(3)]
+    high = [_buyer(orders=3, last_days_ago=10, order_value="30.00") for _ in range(2)]
+
+    rfm_compute(period_days=365, now=NOW)
+
+    def scores(contacts: list[Contact]) -> set[tuple[int, int, int]]:
+        return set(
+            ContactRFM.objects.filter(contact__in=contacts).values_list(
+                "recency_score", "frequency_score", "monetary_score"
+            )
+        )
+
+    assert (scores(low), scores(mid), scores(high)) == ({(1, 1, 1)}, {(3, 3, 3)}, {(5, 5, 5)})
+
+
+@pytest.mark.django_db
+def test_one_time_buyers_keep_the_lowest_frequency_score_however_many_they_are() -> None:
+    one_timers = [_buyer(orders=1, last_days_ago=5 + i, order_value="10.00") for i in range(8)]
+    repeat = _buyer(orders=4, last_days_ago=5, order_value="10.00")
+
+    rfm_compute(period_days=365, now=NOW)
+
+    assert set(
+        ContactRFM.objects.filter(contact__in=one_timers).values_list("frequency_score", flat=True)
+    ) == {1}
+    assert ContactRFM.objects.get(contact=repeat).frequency_score == 5
+
+
+@pytest.mark.django_db
+def test_when_every_buyer_is_tied_all_get_the_middle_score() -> None:
+    buyers = [_buyer(orders=1, last_days_ago=3, order_value="10.00") for _ in range(3)]
+
+    rfm_compute(period_days=365, now=NOW)
+
+    assert set(
+        ContactRFM.objects.filter(contact__in=buyers).values_list(
+            "recency_score", "frequency_score", "monetary_score"
+        )
+    ) == {(3, 3, 3)}
