@@ -28,6 +28,8 @@ AB_FIELDS = (
     "test_share",
     "test_horizon_at",
     "test_sample_per_variant",
+    "test_baseline_rate",
+    "test_minimum_effect",
     "winner_metric",
     "winner_confidence",
     "default_variant",

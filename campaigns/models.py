@@ -3,6 +3,7 @@ happened (deliveries, responses)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -14,6 +15,9 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone as dj_timezone
 
 from crm.models import MARKETING, Channel, Contact
+
+# The power the sample per variant is planned for (the planner's default).
+PLANNED_POWER = 0.8
 
 
 class MessageTemplate(models.Model):
@@ -202,6 +206,25 @@ class Campaign(models.Model):
         help_text="Or: evaluate once every group has this many recipients and the attribution "
         "window has passed since the last test message, e.g. 3900 (use the planner).",
     )
+    test_baseline_rate = models.DecimalField(
+        "planned baseline rate %",
+        max_digits=5,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0.01")), MaxValueValidator(Decimal("99.99"))],
+        help_text="The control's rate of the winner metric today, e.g. 5 for 5 %: with the "
+        "minimum effect, the sample per variant is checked against the planner.",
+    )
+    test_minimum_effect = models.DecimalField(
+        "planned minimum effect, points",
+        max_digits=5,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="The smallest difference the test must detect, in rate points, e.g. 1 "
+        "(5 % to 6 %).",
+    )
     winner_metric = models.CharField(
         max_length=12,
         choices=WinnerMetric.choices,
@@ -244,8 +267,86 @@ class Campaign(models.Model):
                     "Declare the test horizon (or a sample per variant) when testing on a "
                     "share of the audience: the rest is sent the winner at the horizon."
                 )
+        errors.update(self._horizon_errors())
+        errors.update(self._sample_errors())
         if errors:
             raise ValidationError(errors)
+
+    def _horizon_errors(self) -> dict[str, str]:
+        """A horizon before the attribution window has passed after the first send would
+        decide before the conversions it counts could happen."""
+        if self.test_horizon_at is None:
+            return {}
+        first_send = self.started_at or self.scheduled_at or dj_timezone.now()
+        last_send = first_send
+        if self.send_at_local_time is not None:
+            # Each recipient gets it at that time in their own zone: up to a day later.
+            last_send += dt.timedelta(days=1)
+        earliest = last_send + dt.timedelta(days=self.attribution_window_days)
+        if self.test_horizon_at >= earliest:
+            return {}
+        days = self.attribution_window_days
+        return {
+            "test_horizon_at": (
+                f"The horizon must leave the attribution window of {days} "
+                f"day{'s' if days != 1 else ''} after the "
+                f"{'last' if self.send_at_local_time else 'first'} send "
+                f"({last_send.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC), so conversions can "
+                f"arrive before the test is decided: "
+                f"{earliest.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC or later."
+            )
+        }
+
+    def comparisons(self) -> int:
+        """Comparisons with the control among the saved variants (at least 1): each variant
+        against the holdout for conversions with a holdout, else each but A against A."""
+        variants = self.variants.count() if self.pk is not None else 0
+        with_holdout = (
+            self.holdout_percent > 0 and self.winner_metric == self.WinnerMetric.CONVERSION
+        )
+        return max(1, variants if with_holdout else variants - 1)
+
+    def _sample_errors(self) -> dict[str, str]:
+        """A sample per variant below the planner's figure for the planned effect (80 % power,
+        1 - winner_confidence shared among the comparisons, Bonferroni) decides on noise."""
+        from campaigns.abtest import planner
+
+        sample = self.test_sample_per_variant
+        baseline, effect = self.test_baseline_rate, self.test_minimum_effect
+        if baseline is None and effect is None:
+            if sample:
+                return {
+                    "test_baseline_rate": (
+                        "Give the baseline rate and the minimum effect you plan to detect: a "
+                        "sample per variant is checked against the planner's figure for them."
+                    )
+                }
+            return {}
+        if baseline is None or effect is None:
+            missing = "test_baseline_rate" if baseline is None else "test_minimum_effect"
+            return {missing: "Give both the planned baseline rate and the minimum effect."}
+        comparisons = self.comparisons()
+        alpha = (1 - float(self.winner_confidence)) / comparisons
+        try:
+            plan = planner.sample_size(
+                baseline=float(baseline) / 100,
+                mde=float(effect) / 100,
+                power=PLANNED_POWER,
+                alpha=alpha,
+            )
+        except planner.PlannerError as exc:
+            return {"test_minimum_effect": str(exc)}
+        if not sample or sample >= plan.per_group:
+            return {}
+        return {
+            "test_sample_per_variant": (
+                f"The planner needs {plan.per_group} recipients per group to detect "
+                f"{float(effect):+g} points on a baseline of {float(baseline):g} % "
+                f"({PLANNED_POWER * 100:.0f} % power, two-sided alpha {alpha:.3g} over "
+                f"{comparisons} comparison{'s' if comparisons != 1 else ''}); {sample} would "
+                "decide on noise."
+            )
+        }
 
 
 class Variant(models.Model):

@@ -57,6 +57,7 @@ from django.template.smartif import TokenBase
 from django.utils import timezone
 
 from campaigns import tokens
+from campaigns.channels.sms import sms_with_opt_out
 from campaigns.models import Campaign, MessageTemplate
 from crm.models import Contact, Event
 
@@ -884,10 +885,9 @@ def render_message(
 def _check_sms_length(body: str, campaign: Campaign) -> None:
     """Twilio refuses a body over 1,600 characters; count what will be sent, the opt-out
     sentence campaigns.channels.sms.build_sms appends to a marketing SMS included."""
-    length = len(body)
-    with_opt_out = not campaign.is_transactional and "stop" not in body.lower()
-    if with_opt_out:
-        length = len(f"{body} {settings.SMS_OPT_OUT_TEXT}".strip())
+    sent = sms_with_opt_out(body, transactional=campaign.is_transactional)
+    length = len(sent)
+    with_opt_out = sent != body.strip()
     if length > settings.RENDER_MAX_SMS_CHARS:
         extra = " with the opt-out text" if with_opt_out else ""
         raise RenderError(

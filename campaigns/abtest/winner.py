@@ -13,7 +13,12 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from campaigns.abtest.report import Report, campaign_report
+from campaigns.abtest.report import (
+    DISPLAY_CONFIDENCE,
+    ComparisonReport,
+    Report,
+    campaign_report,
+)
 from campaigns.models import ABDecision, Campaign, Variant
 
 logger = logging.getLogger(__name__)
@@ -30,44 +35,81 @@ class Choice:
     reason: str
 
 
-def _pct(value: float) -> str:
-    return f"{value * 100:+.2f} points"
+def _points(difference: float) -> str:
+    return f"{abs(difference) * 100:.2f} points"
+
+
+def _interval(low: float, high: float) -> str:
+    return f"{DISPLAY_CONFIDENCE:.0%} CI {low * 100:+.2f} to {high * 100:+.2f}"
+
+
+def _holm(comparison: ComparisonReport, count: int) -> str:
+    p = comparison["p_value_holm"]
+    if p is None:
+        return "no p-value (no variation to test)"
+    return f"p = {p:.4g} after Holm correction over {count} comparison{'s' if count != 1 else ''}"
+
+
+def _names(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def choose(*, report: Report, default_name: str) -> Choice:
     """Pure: the significant comparison with the highest rate wins (ties: the first variant);
     with none, the default. `significant` already means a positive difference with a
-    Holm-adjusted p below 1 - winner_confidence."""
-    winners = [c for c in report["comparisons"] if c["significant"]]
+    Holm-adjusted p below 1 - winner_confidence.
+
+    The reason names the group with the higher estimate as the leader (a variant, or the
+    control when every variant is below it) and states the leader's advantage as a positive
+    number of points with its interval, oriented the same way."""
+    comparisons = report["comparisons"]
     confidence = report["winner_confidence"]
+    alpha = 1 - confidence
+    metric = report["metric"]
+    count = len(comparisons)
+    winners = [c for c in comparisons if c["significant"]]
     if winners:
         best = max(winners, key=lambda c: c["rate"])
-        others = len(report["comparisons"])
+        low, high = best["difference_ci"]
         reason = (
-            f"{best['arm']} beats {best['control']} on {report['metric']}: "
-            f"{best['rate']:.2%} against {best['control_rate']:.2%} ({_pct(best['difference'])}), "
-            f"p = {best['p_value_holm']:.4g} after Holm correction over {others} "
-            f"comparison{'s' if others != 1 else ''}, below {1 - confidence:.3g}."
+            f"{best['arm']} beats {best['control']} on {metric}: "
+            f"{best['rate']:.2%} against {best['control_rate']:.2%} "
+            f"(+{_points(best['difference'])}, {_interval(low, high)}), "
+            f"{_holm(best, count)}, below {alpha:.3g}."
         )
         return Choice(outcome=ABDecision.Outcome.WINNER, variant_name=best["arm"], reason=reason)
-    if report["comparisons"]:
-        lowest = min(
-            (c for c in report["comparisons"] if c["p_value_holm"] is not None),
-            key=lambda c: c["p_value_holm"] or 1.0,
-            default=None,
-        )
-        detail = (
-            f"the best was {lowest['arm']} with p = {lowest['p_value_holm']:.4g} (Holm), "
-            f"difference {_pct(lowest['difference'])}"
-            if lowest is not None
-            else "no comparison had any variation to test"
-        )
-    else:
+    verdict = f"Inconclusive at {confidence:.3g} confidence"
+    if not comparisons:
         detail = "nothing to compare"
-    reason = (
-        f"Inconclusive at {confidence:.3g} confidence ({detail}): sending the default "
-        f"variant {default_name}."
-    )
+    else:
+        # The variant with the highest estimate (the first on ties) against the control.
+        top = max(comparisons, key=lambda c: c["rate"])
+        control = top["control"]
+        low, high = top["difference_ci"]
+        if top["difference"] > 0:
+            detail = (
+                f"{top['arm']} leads on {metric}: {top['rate']:.2%} against "
+                f"{top['control_rate']:.2%} for the control {control}, {top['arm']} ahead by "
+                f"{_points(top['difference'])} ({_interval(low, high)}), {_holm(top, count)}, "
+                f"not below {alpha:.3g}"
+            )
+        elif top["difference"] == 0:
+            tied = [c["arm"] for c in comparisons if c["rate"] == top["rate"]]
+            detail = (
+                f"no group leads on {metric}: {_names([f'the control {control}', *tied])} "
+                f"are tied at {top['rate']:.2%}"
+            )
+        else:
+            others = ", the best variant" if count > 1 else ""
+            detail = (
+                f"the control {control} leads on {metric}: {top['control_rate']:.2%} against "
+                f"{top['rate']:.2%} for {top['arm']}{others}, {control} ahead by "
+                f"{_points(top['difference'])} ({_interval(-high, -low)}), {_holm(top, count)}"
+            )
+            p = top["p_value_holm"]
+            if p is not None and p < alpha:
+                verdict = f"No variant beats the control at {confidence:.3g} confidence"
+    reason = f"{verdict} ({detail}): sending the default variant {default_name}."
     return Choice(outcome=ABDecision.Outcome.DEFAULT, variant_name=default_name, reason=reason)
 
 

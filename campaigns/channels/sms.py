@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import re
 import uuid
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -235,6 +236,40 @@ def sms_segments(body: str) -> tuple[str, int, int]:
     return "UCS-2", sum(units), _pack(units, 70, 67)
 
 
+# Sentence ends: Latin, ellipsis, CJK full-width and half-width, Arabic, Devanagari, Armenian,
+# Ethiopic; closing quotes and brackets may follow them ('"yes."', "(sale!)").
+_SENTENCE_END = re.compile(
+    r"[.!?\u2026\u3002\uff01\uff1f\uff61\u061f\u06d4\u0964\u0589\u1362]"
+    r"[\"'\u2019\u201d\u00bb)\]\u300d\u300f\uff09]*$"
+)
+# Han, kana, hangul and their punctuation: such a body ends with an ideographic full stop.
+_CJK_END = re.compile(r"[\u1100-\u11ff\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]$")
+_LINK_END = re.compile(r"(?:https?://|www\.)\S*$", re.IGNORECASE)
+
+
+def sms_with_opt_out(body: str, *, transactional: bool) -> str:
+    """The SMS as sent: a marketing body that does not mention STOP gets
+    settings.SMS_OPT_OUT_TEXT as a sentence of its own. After sentence punctuation it follows
+    a space (none after full-width punctuation); otherwise the body is closed with ". ", or "。"
+    after CJK text, or a line break after a link (a full stop would be read as part of the
+    URL by some phones)."""
+    body = body.strip()
+    if transactional or "stop" in body.lower():
+        return body
+    opt_out = settings.SMS_OPT_OUT_TEXT
+    if not body:
+        return opt_out
+    if _SENTENCE_END.search(body):
+        separator = "" if _CJK_END.search(body) else " "
+    elif _LINK_END.search(body):
+        separator = "\n"
+    elif _CJK_END.search(body):
+        separator = "\u3002"
+    else:
+        separator = ". "
+    return f"{body}{separator}{opt_out}"
+
+
 TWILIO_STATUS_CALLBACK_PATH = "/webhooks/twilio/status/"
 
 
@@ -245,12 +280,9 @@ def build_sms(
     empty, in the backend), Twilio's status callback, and the delivery id in metadata.
     Marketing SMS always say how to opt out (TCPA, CTIA): settings.SMS_OPT_OUT_TEXT is
     appended when the body does not mention STOP."""
-    body = rendered.sms_body.strip()
-    if not campaign.is_transactional and "stop" not in body.lower():
-        body = f"{body} {settings.SMS_OPT_OUT_TEXT}".strip()
     return SmsMessage(
         to=delivery.to_address or contact.phone or "",
-        body=body,
+        body=sms_with_opt_out(rendered.sms_body, transactional=campaign.is_transactional),
         from_=campaign.sms_from,
         messaging_service_sid=campaign.messaging_service_sid,
         status_callback=f"{settings.PUBLIC_BASE_URL}{TWILIO_STATUS_CALLBACK_PATH}",

@@ -137,6 +137,64 @@ def test_an_inconclusive_test_sends_the_configured_default() -> None:
     assert set(rest.values_list("variant__name", flat=True)) == {"B"}
 
 
+def test_when_the_variant_is_worse_the_reason_names_the_control_as_the_leader() -> None:
+    campaign = ab_campaign(test_horizon_at=T0 + 7 * DAY, started_at=T0)
+    bulk_arm(campaign, "A", count=12, converted=2)
+    bulk_arm(campaign, "B", count=12, converted=0)
+
+    decision = campaign_decide(campaign=campaign, now=T0 + 7 * DAY)
+
+    assert decision.outcome == ABDecision.Outcome.DEFAULT
+    assert decision.reason.startswith(
+        "Inconclusive at 0.95 confidence (the control A leads on conversion: 16.67% against "
+        "0.00% for B, A ahead by 16.67 points (95% CI "
+    )
+    assert "best was B" not in decision.reason
+    assert "-16.67" not in decision.reason and "\u221216.67" not in decision.reason
+    assert decision.reason.endswith("): sending the default variant A.")
+
+
+def test_when_a_variant_leads_without_significance_the_reason_names_it_and_its_advantage() -> None:
+    campaign = ab_campaign(test_horizon_at=T0 + 7 * DAY, started_at=T0)
+    bulk_arm(campaign, "A", count=20, converted=2)
+    bulk_arm(campaign, "B", count=20, converted=3)
+
+    decision = campaign_decide(campaign=campaign, now=T0 + 7 * DAY)
+
+    assert decision.outcome == ABDecision.Outcome.DEFAULT
+    assert decision.reason.startswith(
+        "Inconclusive at 0.95 confidence (B leads on conversion: 15.00% against 10.00% for "
+        "the control A, B ahead by 5.00 points (95% CI -"
+    )
+
+
+def test_tied_groups_are_reported_as_tied_not_as_one_leading() -> None:
+    campaign = ab_campaign(test_horizon_at=T0 + 7 * DAY, started_at=T0)
+    bulk_arm(campaign, "A", count=10, converted=1)
+    bulk_arm(campaign, "B", count=10, converted=1)
+
+    decision = campaign_decide(campaign=campaign, now=T0 + 7 * DAY)
+
+    assert decision.reason == (
+        "Inconclusive at 0.95 confidence (no group leads on conversion: the control A and B "
+        "are tied at 10.00%): sending the default variant A."
+    )
+
+
+def test_a_control_significantly_better_than_every_variant_is_not_called_inconclusive() -> None:
+    campaign = ab_campaign(test_horizon_at=T0 + 7 * DAY, started_at=T0)
+    bulk_arm(campaign, "A", count=200, converted=60)
+    bulk_arm(campaign, "B", count=200, converted=10)
+
+    decision = campaign_decide(campaign=campaign, now=T0 + 7 * DAY)
+
+    assert decision.outcome == ABDecision.Outcome.DEFAULT
+    assert decision.reason.startswith(
+        "No variant beats the control at 0.95 confidence (the control A leads on conversion: "
+        "30.00% against 5.00% for B, A ahead by 25.00 points (95% CI +"
+    )
+
+
 def test_holm_correction_keeps_a_lucky_variant_among_several_from_winning() -> None:
     campaign = ab_campaign(
         variants=("A", "B", "C", "D"), test_horizon_at=T0 + 7 * DAY, started_at=T0

@@ -274,9 +274,9 @@ def test_an_sms_over_1600_characters_is_not_sent(outbox: Any) -> None:
 
     delivery = deliveries(campaign)[ada.pk]
     assert (delivery.status, delivery.reason) == (Delivery.Status.SKIPPED, "render_error")
-    # 1,590 characters and the opt-out sentence appended to a marketing SMS.
+    # 1,590 characters, a full stop and the opt-out sentence appended to a marketing SMS.
     assert delivery.error == (
-        "SMS body: the SMS would be 1613 characters with the opt-out text, over the limit of "
+        "SMS body: the SMS would be 1614 characters with the opt-out text, over the limit of "
         "1600 (RENDER_MAX_SMS_CHARS)"
     )
     assert not (outbox / "sms.jsonl").exists()

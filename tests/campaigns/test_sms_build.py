@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from campaigns.channels.sms import build_sms, get_sms_backend, sms_segments
+from campaigns.channels.sms import build_sms, get_sms_backend, sms_segments, sms_with_opt_out
 from campaigns.models import Campaign, Delivery, MessageTemplate, Variant
-from campaigns.rendering import render_message
+from campaigns.rendering import RenderError, render_message
 from tests.factories import ContactFactory
 
 # --- Segments ------------------------------------------------------------------------------
@@ -127,6 +127,59 @@ def test_a_marketing_sms_without_opt_out_words_gets_them(delivery: Delivery) -> 
     )
     delivery.refresh_from_db()
     assert built(delivery).body == "Hi Ada, 10% off today. Reply STOP to opt out."
+
+
+@pytest.mark.django_db
+def test_the_opt_out_text_starts_a_new_sentence_after_a_body_without_punctuation(
+    delivery: Delivery,
+) -> None:
+    assert delivery.variant is not None
+    MessageTemplate.objects.filter(pk=delivery.variant.template_id).update(sms_body="20% off today")
+    delivery.refresh_from_db()
+    message = built(delivery)
+    assert message.body == "20% off today. Reply STOP to opt out."
+    assert sms_segments(message.body) == ("GSM-7", 37, 1)
+
+
+@pytest.mark.parametrize(
+    ("body", "sent"),
+    [
+        ("Hi!", "Hi! Reply STOP to opt out."),
+        ("Sale ends soon?", "Sale ends soon? Reply STOP to opt out."),
+        ("Last day...", "Last day... Reply STOP to opt out."),
+        ('She said "yes."', 'She said "yes." Reply STOP to opt out.'),
+        ("20% off today  ", "20% off today. Reply STOP to opt out."),
+        ("今日は20%オフ", "今日は20%オフ。Reply STOP to opt out."),
+        ("今日は20%オフ\uff01", "今日は20%オフ\uff01Reply STOP to opt out."),  # full-width !
+        (
+            "Shop now https://shop.example/p/1",
+            "Shop now https://shop.example/p/1\nReply STOP to opt out.",
+        ),
+        ("", "Reply STOP to opt out."),
+    ],
+)
+def test_the_opt_out_text_is_appended_as_its_own_sentence(body: str, sent: str) -> None:
+    assert sms_with_opt_out(body, transactional=False) == sent
+
+
+def test_a_body_that_says_stop_or_a_transactional_one_gets_no_opt_out_text() -> None:
+    assert sms_with_opt_out("Reply STOP to end", transactional=False) == "Reply STOP to end"
+    assert sms_with_opt_out("Order shipped", transactional=True) == "Order shipped"
+
+
+@pytest.mark.django_db
+def test_the_length_limit_counts_the_full_stop_added_before_the_opt_out_text() -> None:
+    contact = ContactFactory.create(phone="+14155550100")
+    campaign = Campaign(name="c", slug="c", channel="sms")
+
+    def render(body: str) -> Any:
+        template = MessageTemplate(name="t", channel="sms", sms_body=body)
+        return render_message(template=template, contact=contact, campaign=campaign, recent={})
+
+    fits = render("a" * 1_576)
+    assert len(sms_with_opt_out(fits.sms_body, transactional=False)) == 1_600
+    with pytest.raises(RenderError, match="would be 1601 characters with the opt-out text"):
+        render("a" * 1_577)
 
 
 @pytest.mark.django_db
