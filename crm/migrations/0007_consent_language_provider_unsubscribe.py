@@ -6,8 +6,11 @@ from django.db import migrations, models
 
 def create_cache_table(apps, schema_editor):
     # The database cache (config/settings.py CACHES) that rate limits and admin lockouts count
-    # in when no REDIS_URL is set; a no-op for other cache backends and when it exists.
-    call_command("createcachetable", database=schema_editor.connection.alias, verbosity=0)
+    # in when no REDIS_URL is set. Created by name, so that it exists whatever CACHES says
+    # today (an install may drop Redis later); a no-op when it exists.
+    call_command(
+        "createcachetable", "cadence_cache", database=schema_editor.connection.alias, verbosity=0
+    )
 
 
 class Migration(migrations.Migration):
