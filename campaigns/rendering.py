@@ -17,6 +17,9 @@ attributes, event properties), so the engine is locked down:
   RENDER_MAX_LOOP_ITERATIONS times in all, no filter makes a value and no loop produces text
   past RENDER_MAX_EMAIL_BYTES characters, and a finished message over RENDER_MAX_EMAIL_BYTES
   (email) or RENDER_MAX_SMS_CHARS (SMS) is a RenderError, so it is never sent;
+- no silent blanks (docs/campaigns.md, "Variables"): a name or a contact/campaign field the
+  context does not have is refused at save with the closest known name, and a variable in a
+  link that renders empty without |default is a RenderError, so the message is held;
 - an error message never carries a customer's signed link: previews and validation use
   placeholder links, and errors are stripped of the context and of anything token-shaped.
 """
@@ -24,6 +27,7 @@ attributes, event properties), so the engine is locked down:
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import functools
 import re
 import time
@@ -51,7 +55,18 @@ from django.template import (
     defaultfilters,
     defaulttags,
 )
-from django.template.base import FilterExpression, Lexer, Parser, Token, TokenType, Variable
+from django.template.base import (
+    DebugLexer,
+    FilterExpression,
+    Lexer,
+    Parser,
+    Token,
+    TokenType,
+    Variable,
+    VariableNode,
+    filter_re,
+    render_value_in_context,
+)
 from django.template.loader import render_to_string
 from django.template.smartif import TokenBase
 from django.utils import timezone
@@ -395,14 +410,102 @@ def _variable_root(expression: str) -> str | None:
     return None if root in _WORDS_NOT_VARIABLES else root
 
 
+# What each variable of the context holds, for the check at save. Contact and campaign
+# fields are a fixed list, so a misspelt one is refused with the closest name; custom
+# attributes, event properties (last_viewed, last_order), the date (now) and loop variables
+# are open-ended data, allowed at save and covered at send by the rule on links (below).
+_CONTACT_FIELDS = (
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "locale",
+    "timezone",
+    "country",
+)
+_CONTAINERS = {
+    "contact": (*_CONTACT_FIELDS, "attributes"),
+    "campaign": ("name", "slug"),
+}
+_OPEN_PATHS = frozenset({"contact.attributes", "last_viewed", "last_order", "now", "forloop"})
+_LEAVES = frozenset(
+    {f"contact.{name}" for name in _CONTACT_FIELDS}
+    | {"campaign.name", "campaign.slug", "unsubscribe_url", "preferences_url", "sender"}
+)
+_KNOWN_PATHS = sorted(_LEAVES | _OPEN_PATHS | set(_CONTAINERS))
+
+
+def _closest(name: str, candidates: Iterable[str]) -> str | None:
+    matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+def _unknown_path(path: str) -> str | None:
+    """The part of a path into the context that names nothing there (`contact.frist_name` of
+    `contact.frist_name.0`), or None. A leaf (a text field) may only be indexed by number."""
+    parts = path.split(".")
+    for end in range(1, len(parts) + 1):
+        prefix = ".".join(parts[:end])
+        if prefix in _OPEN_PATHS:
+            return None
+        if prefix in _LEAVES:
+            for index in range(end, len(parts)):
+                if not parts[index].isdigit():
+                    return ".".join(parts[: index + 1])
+            return None
+        if prefix not in _CONTAINERS:
+            return prefix
+    return None
+
+
+def _paths(expression: str) -> list[str]:
+    """The variable paths an expression reads: its head (`contact.first_name` in
+    `contact.first_name|default:last_viewed.product_name`) and its filters' arguments."""
+    found: list[str] = []
+    head = expression.split("|", 1)[0].strip()
+    if _PATH.match(head):
+        found.append(head)
+    for match in filter_re.finditer(expression):
+        argument = match.group("var_arg")
+        if argument and _PATH.match(argument):
+            found.append(argument)
+    return found
+
+
 def _check_roots(expressions: list[str], allowed: set[str], lineno: int) -> None:
+    local = allowed - CONTEXT_ROOTS
     for expression in expressions:
         for part in re.split(r"[=,]", expression):
-            root = _variable_root(part)
-            if root is not None and root not in allowed:
+            for path in _paths(part):
+                root = _variable_root(path)
+                if root is None:
+                    continue
+                if root not in allowed:
+                    roots = ", ".join(sorted(CONTEXT_ROOTS - {"forloop"}))
+                    guess = _closest(root, CONTEXT_ROOTS - {"forloop"})
+                    hint = f"; did you mean {guess}? templates" if guess else ": templates"
+                    raise TemplateSyntaxError(
+                        f"unknown variable {root!r} (line {lineno}){hint} can use {roots}"
+                    )
+                if root in local:
+                    continue
+                unknown = _unknown_path(path)
+                if unknown is None:
+                    continue
+                parent, _, name = unknown.rpartition(".")
+                if parent in _CONTAINERS:
+                    sibling = _closest(name, _CONTAINERS[parent])
+                    guess = f"{parent}.{sibling}" if sibling else None
+                else:  # a misspelt root-level name, or a name after a text field
+                    guess = parent or _closest(unknown, _KNOWN_PATHS)
+                if guess:
+                    raise TemplateSyntaxError(
+                        f"{unknown} is not a known variable; did you mean {guess}? (line {lineno})"
+                    )
+                fields = ", ".join(_CONTAINERS.get(parent, ()))
+                known = f": {parent} has {fields}" if fields else ""
                 raise TemplateSyntaxError(
-                    f"unknown variable {root!r} (line {lineno}): templates can use "
-                    + ", ".join(sorted(CONTEXT_ROOTS - {"forloop"}))
+                    f"{unknown} is not a known variable (line {lineno}){known}"
                 )
 
 
@@ -524,11 +627,122 @@ def _check_limits(template: Template, *, max_depth: int, max_width: int) -> None
     scan(template.nodelist, 0, 1)
 
 
+# --- Missing values in links ------------------------------------------------------------------
+# A value missing from a link makes a broken link ("https://shop.example.com/p/"), so a
+# variable inside a URL (an href or src attribute, or a URL written in the text) that renders
+# empty holds the message with a RenderError, unless it declares a fallback with |default.
+# Outside links a missing value renders blank, as Django does.
+
+_URL_ATTRIBUTE = re.compile(
+    r"""\b(?:href|src)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.IGNORECASE
+)
+_URL_IN_TEXT = re.compile(r"""(?:https?://|www\.)[^\s"'<>]*""", re.IGNORECASE)
+_HOLD_MISSING: ContextVar[bool] = ContextVar("cadence_hold_missing", default=True)
+
+
+class MissingValueError(Exception):
+    """A variable inside a link rendered empty and declares no fallback."""
+
+    def __init__(self, path: str, lineno: int) -> None:
+        self.path = path
+        self.lineno = lineno
+        super().__init__(
+            f"missing_value: {path} is empty in a link (line {lineno}); "
+            'give it a fallback with |default:"..."'
+        )
+
+
+class _LinkVariableNode(VariableNode):
+    """{{ ... }} inside a URL: an empty value is an error, not a blank."""
+
+    def render(self, context: Context) -> str:
+        output = self.filter_expression.resolve(context)
+        if _HOLD_MISSING.get() and (output is None or not str(output).strip()):
+            names = {
+                getattr(function, "__name__", "") for function, _ in self.filter_expression.filters
+            }
+            if "default" not in names:
+                variable = self.filter_expression.var
+                path = variable.var if isinstance(variable, Variable) else str(variable)
+                lineno = self.token.lineno if self.token is not None else 0
+                raise MissingValueError(str(path), lineno or 0)
+        return str(render_value_in_context(output, context))
+
+
+class _PositionedTemplate(Template):
+    """A Template whose tokens keep their place in the source (as in debug mode), so that the
+    variables inside links can be found."""
+
+    def compile_nodelist(self) -> NodeList:
+        parser = Parser(
+            DebugLexer(self.source).tokenize(),
+            self.engine.template_libraries,
+            self.engine.template_builtins,
+            self.origin,
+        )
+        nodelist = parser.parse()
+        self.extra_data = parser.extra_data
+        return nodelist
+
+
+def _link_spans(source: str) -> list[tuple[int, int]]:
+    """Where URLs are in the source: tags and variables are masked first (with characters
+    that are neither quotes nor spaces), so `{{ x|default:"a b" }}` does not end a URL."""
+    masked = list(source)
+    for token in DebugLexer(source).tokenize():
+        if token.token_type != TokenType.TEXT and token.position is not None:
+            start, end = token.position
+            masked[start:end] = "x" * (end - start)
+    text = "".join(masked)
+    spans = []
+    for match in _URL_ATTRIBUTE.finditer(text):
+        group = next(index for index in (1, 2, 3) if match.group(index) is not None)
+        spans.append(match.span(group))
+    spans.extend(match.span() for match in _URL_IN_TEXT.finditer(text))
+    return spans
+
+
+def _mark_link_variables(template: Template, source: str) -> None:
+    """Swap each {{ ... }} that sits inside a URL for a _LinkVariableNode, in place."""
+    spans = _link_spans(source)
+    if not spans:
+        return
+    seen: set[int] = set()
+
+    def in_link(node: VariableNode) -> bool:
+        position = getattr(getattr(node, "token", None), "position", None)
+        return position is not None and any(a <= position[0] < b for a, b in spans)
+
+    def walk(value: Any) -> None:
+        if id(value) in seen or isinstance(value, str | int | float | bool | None):
+            return
+        seen.add(id(value))
+        if isinstance(value, list):  # NodeList is a list
+            for index, item in enumerate(value):
+                if type(item) is VariableNode and in_link(item):
+                    link = _LinkVariableNode(item.filter_expression)
+                    link.token, link.origin = item.token, item.origin
+                    value[index] = link
+                else:
+                    walk(item)
+        elif isinstance(value, tuple):
+            for item in value:
+                walk(item)
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, Node | _CountedSequence):
+            for item in vars(value).values():
+                walk(item)
+
+    walk(template.nodelist)
+
+
 @lru_cache(maxsize=1024)
 def _compile_bounded(source: str, max_depth: int, max_width: int) -> Template:
     _check_tags(source)
     try:
-        template = Template(source, engine=restricted_engine())
+        template = _PositionedTemplate(source, engine=restricted_engine())
     except TemplateSyntaxError as exc:
         message = str(exc)
         match = _INVALID_FILTER.search(message)
@@ -537,6 +751,7 @@ def _compile_bounded(source: str, max_depth: int, max_width: int) -> Template:
         raise
     _check_variables(source)
     _check_limits(template, max_depth=max_depth, max_width=max_width)
+    _mark_link_variables(template, source)
     return template
 
 
@@ -564,7 +779,9 @@ def _redacted(message: str, context: Mapping[str, Any]) -> str:
     return _SIGNED_TOKEN.sub("[token]", message)
 
 
-def _render_field(field: str, source: str, context: dict[str, Any], *, html: bool) -> str:
+def _render_field(
+    field: str, source: str, context: dict[str, Any], *, html: bool, hold_missing: bool = True
+) -> str:
     if not source:
         return ""
     try:
@@ -573,11 +790,12 @@ def _render_field(field: str, source: str, context: dict[str, Any], *, html: boo
         raise RenderError(field, str(exc)) from exc
     budget = _new_budget()
     reset = _BUDGET.set(budget)
+    reset_hold = _HOLD_MISSING.set(hold_missing)
     try:
         output = template.render(Context(context, autoescape=html))
         if len(output) > budget.max_chars:
             raise budget.too_long()
-    except RenderLimitError as exc:
+    except (RenderLimitError, MissingValueError) as exc:
         raise RenderError(field, str(exc)) from exc
     except VariableDoesNotExist as exc:
         # Django's message lists the object it looked in, up to the whole context (links
@@ -588,6 +806,7 @@ def _render_field(field: str, source: str, context: dict[str, Any], *, html: boo
         problem = _redacted(f"{type(exc).__name__}: {exc}", context)
         raise RenderError(field, problem) from exc
     finally:
+        _HOLD_MISSING.reset(reset_hold)
         _BUDGET.reset(reset)
     # Template.render marks its output safe; a message is data to whoever shows it next (the
     # admin preview puts it in an attribute), so hand back a plain str that will be escaped.
@@ -972,7 +1191,9 @@ def template_errors(
                 contact=contact, campaign=campaign, delivery_id=None, recent=recent, preview=True
             )
             try:
-                _render_field(field, source, context, html=html)
+                # A sample contact may lack a value a link needs: at send that holds the
+                # message for that contact, it does not make the template wrong.
+                _render_field(field, source, context, html=html, hold_missing=False)
             except RenderError as exc:
                 add(field, exc.problem)
                 break

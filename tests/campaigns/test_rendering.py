@@ -8,10 +8,12 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.conf import settings
+from django.contrib.auth.models import Group, User
+from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
-from campaigns.models import Campaign, MessageTemplate
+from campaigns.models import Campaign, Delivery, MessageTemplate
 from campaigns.rendering import (
     RenderError,
     recent_context_for,
@@ -19,7 +21,9 @@ from campaigns.rendering import (
     template_errors,
     template_validate,
 )
+from campaigns.services.dispatch import campaign_drain, campaign_launch
 from crm.models import Contact, Event
+from tests.campaigns.dispatch_helpers import campaign_for, deliveries, grant
 from tests.factories import ContactFactory, EventFactory
 
 pytestmark = pytest.mark.django_db
@@ -144,17 +148,24 @@ def test_settings_and_other_outside_variables_are_rejected_at_validation() -> No
     assert errors["html_body"][0].startswith("unknown variable 'request' (line 1)")
 
 
-def test_methods_of_whitelisted_objects_render_empty() -> None:
+def test_methods_of_whitelisted_objects_are_refused_and_never_run() -> None:
+    # These rendered blank before issue 14; a name the context does not have is now refused.
     contact = ContactFactory.create()
     template = email_template(
         subject="[{{ campaign.delete }}]", html_body="<p>[{{ contact.save }}]</p>"
     )
 
-    rendered = render(template, contact)
-
-    assert rendered.subject == "[]"
-    assert "<p>[]</p>" in rendered.html
-    assert settings.SECRET_KEY not in rendered.html
+    assert template_errors(template) == {
+        "subject": ["campaign.delete is not a known variable (line 1): campaign has name, slug"],
+        "html_body": [
+            "contact.save is not a known variable (line 1): contact has first_name, last_name, "
+            "email, phone, locale, timezone, country, attributes"
+        ],
+    }
+    with pytest.raises(RenderError):
+        render(template, contact)
+    assert Campaign.objects.filter(slug="spring-sale").exists()
+    assert Contact.objects.filter(pk=contact.pk).exists()
 
 
 def test_loop_and_with_variables_are_allowed() -> None:
@@ -307,3 +318,151 @@ def test_a_template_cannot_change_the_data_it_is_given() -> None:
     assert "<p>proab</p>" in rendered.html
     assert contact.attributes == {"plan": "pro", "tags": ["a", "b"]}
     assert recent["last_viewed"] == {"product_name": "Blue mug"}
+
+
+# --- No silent blanks (issue 14) -----------------------------------------------------------
+
+
+@pytest.fixture
+def marketer_client() -> Client:
+    user = User.objects.create_user("mara", "mara@example.com", "x", is_staff=True)
+    user.groups.add(Group.objects.get(name="Marketers"))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_saving_a_misspelt_contact_field_shows_did_you_mean(marketer_client: Client) -> None:
+    response = marketer_client.post(
+        reverse("admin:campaigns_messagetemplate_add"),
+        {
+            "name": "Typo",
+            "channel": "email",
+            "subject": "Hello",
+            "preheader": "",
+            "html_body": "<p>Hi {{ contact.frist_name }}</p>",
+            "text_body": "",
+            "sms_body": "",
+        },
+    )
+
+    assert response.status_code == 200
+    assert not MessageTemplate.objects.filter(name="Typo").exists()
+    [error] = response.context["adminform"].form.errors["html_body"]
+    assert error == (
+        "contact.frist_name is not a known variable; did you mean contact.first_name? (line 1)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        (
+            "{% if campaign.nmae %}x{% endif %}",
+            "campaign.nmae is not a known variable; did you mean campaign.name? (line 1)",
+        ),
+        (
+            "{{ contact.first_name|default:contact.lastname }}",
+            "contact.lastname is not a known variable; did you mean contact.last_name? (line 1)",
+        ),
+        (
+            "{{ contcat.first_name }}",
+            "unknown variable 'contcat' (line 1); did you mean contact? templates can use "
+            "campaign, contact, last_order, last_viewed, now, preferences_url, sender, "
+            "unsubscribe_url",
+        ),
+    ],
+)
+def test_unknown_names_in_conditions_filter_arguments_and_roots_suggest_the_closest(
+    source: str, message: str
+) -> None:
+    template = email_template(html_body=source)
+
+    assert template_errors(template) == {"html_body": [message]}
+
+
+def test_open_ended_attributes_and_event_properties_are_allowed_at_save() -> None:
+    template = email_template(
+        html_body="{{ contact.attributes.anything }} {{ last_viewed.whatever }} "
+        "{{ last_order.custom_field }} {{ now.year }} {{ contact.first_name.0 }}"
+    )
+
+    assert template_errors(template) == {}
+
+
+def test_a_link_whose_value_is_missing_saves_but_is_held_not_sent(outbox: Any) -> None:
+    ada = ContactFactory.create()  # no product viewed: last_viewed has no product_id
+    grant(ada)
+    campaign = campaign_for(
+        [ada], html='<a href="https://shop.example.com/p/{{ last_viewed.product_id }}">See</a>'
+    )
+    assert template_errors(campaign.variants.get().template) == {}
+
+    campaign_launch(campaign=campaign, enqueue=False)
+    campaign_drain(campaign=campaign)
+
+    delivery = deliveries(campaign)[ada.pk]
+    assert (delivery.status, delivery.reason) == (Delivery.Status.SKIPPED, "render_error")
+    assert delivery.error == (
+        "HTML body: missing_value: last_viewed.product_id is empty in a link (line 1); "
+        'give it a fallback with |default:"..."'
+    )
+    assert not list((outbox / "email").glob("*.eml"))
+
+
+def test_a_link_with_a_declared_fallback_is_sent_with_the_fallback(outbox: Any) -> None:
+    ada = ContactFactory.create()
+    grant(ada)
+    campaign = campaign_for(
+        [ada],
+        html='<a href="https://shop.example.com/p/{{ last_viewed.product_id|default:"sale" }}">'
+        "See</a>",
+    )
+
+    campaign_launch(campaign=campaign, enqueue=False)
+    campaign_drain(campaign=campaign)
+
+    assert deliveries(campaign)[ada.pk].status == Delivery.Status.SENT
+    [eml] = (outbox / "email").glob("*.eml")
+    assert "https://shop.example.com/p/sale" in eml.read_text()
+
+
+def test_a_link_whose_value_is_present_is_sent() -> None:
+    contact = ContactFactory.create()
+    EventFactory.create(contact=contact, properties={"product_id": "SKU-9"})
+    template = email_template(
+        html_body='<a href="https://shop.example.com/p/{{ last_viewed.product_id }}">See</a>'
+    )
+
+    assert 'href="https://shop.example.com/p/SKU-9"' in render(template, contact).html
+
+
+def test_a_missing_value_in_an_sms_link_holds_the_message() -> None:
+    contact = ContactFactory.create(phone="+14155550100")
+    template = MessageTemplate.objects.create(
+        name="s",
+        channel="sms",
+        sms_body="New in: https://shop.example.com/p/{{ last_viewed.product_id }} Reply STOP",
+    )
+
+    with pytest.raises(RenderError) as raised:
+        render(template, contact, email_campaign(channel="sms", slug="sms"))
+
+    assert str(raised.value).startswith(
+        "SMS body: missing_value: last_viewed.product_id is empty in a link (line 1)"
+    )
+
+
+def test_a_missing_value_outside_a_link_still_renders_blank() -> None:
+    contact = ContactFactory.create()
+    template = email_template(
+        html_body='<p>[{{ last_viewed.product_name }}]</p><a href="https://shop.example.com/">'
+        "[{{ last_viewed.category }}]</a>",
+        text_body="Shop: https://shop.example.com/ [{{ last_viewed.product_name }}]",
+    )
+
+    rendered = render(template, contact)
+
+    assert "<p>[]</p>" in rendered.html
+    assert '<a href="https://shop.example.com/">[]</a>' in rendered.html
+    assert rendered.text.startswith("Shop: https://shop.example.com/ []")
