@@ -41,6 +41,19 @@ def _empty_cache() -> Iterator[None]:
 
 
 @pytest.fixture
+def marketer_client() -> Any:
+    """A test client logged in as "mara", staff in the Marketers group (not a superuser)."""
+    from django.contrib.auth.models import Group, User
+    from django.test import Client
+
+    user = User.objects.create_user("mara", "mara@example.com", "x", is_staff=True)
+    user.groups.add(Group.objects.get(name="Marketers"))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
 def outbox(settings: Any, tmp_path: Path) -> Path:
     """Email .eml files and the SMS JSON-lines file go under this folder for one test."""
     settings.EMAIL_BACKEND = "campaigns.channels.email_file.EmlFileBackend"

@@ -8,7 +8,6 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Group, User
 from django.core.exceptions import ValidationError
 from django.test import Client
 from django.urls import reverse
@@ -20,15 +19,6 @@ pytestmark = pytest.mark.django_db
 
 CAMPAIGN_ADD = reverse("admin:campaigns_campaign_add")
 START = dt.datetime(2030, 3, 2, 10, 0, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def marketer_client() -> Client:
-    user = User.objects.create_user("mara", "mara@example.com", "x", is_staff=True)
-    user.groups.add(Group.objects.get(name="Marketers"))
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def when(moment: dt.datetime, field: str) -> dict[str, str]:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -23,15 +23,6 @@ from tests.campaigns.ab_helpers import ab_campaign, bulk_arm
 
 DAY = dt.timedelta(days=1)
 EVIL = '<script>alert("x")</script>'
-
-
-@pytest.fixture
-def marketer_client() -> Client:
-    user = User.objects.create_user("mara", "mara@example.com", "x", is_staff=True)
-    user.groups.add(Group.objects.get(name="Marketers"))
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def decided_campaign() -> Campaign:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 
@@ -20,15 +20,6 @@ pytestmark = pytest.mark.django_db
 
 TEMPLATE_ADD = reverse("admin:campaigns_messagetemplate_add")
 CAMPAIGN_ADD = reverse("admin:campaigns_campaign_add")
-
-
-@pytest.fixture
-def marketer_client() -> Client:
-    user = User.objects.create_user("mara", "mara@example.com", "x", is_staff=True)
-    user.groups.add(Group.objects.get(name="Marketers"))
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import re
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Group, User
 from django.test import Client
 from django.urls import reverse
 
@@ -35,15 +34,6 @@ def working_tokens(text: str) -> list[str]:
         if kind == "preferences" and tokens.preferences_contact_id(token) is not None:
             found.append(token)
     return found
-
-
-@pytest.fixture
-def marketer_client() -> Client:
-    user = User.objects.create_user("mara", "mara@example.com", "x", is_staff=True)
-    user.groups.add(Group.objects.get(name="Marketers"))
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def preview(client: Client, template: MessageTemplate, contact_id: int) -> str:

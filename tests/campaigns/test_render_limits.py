@@ -11,7 +11,6 @@ import tracemalloc
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Group, User
 from django.test import Client
 from django.urls import reverse
 
@@ -31,15 +30,6 @@ from tests.factories import ContactFactory
 pytestmark = pytest.mark.django_db
 
 TEMPLATE_ADD = reverse("admin:campaigns_messagetemplate_add")
-
-
-@pytest.fixture
-def marketer_client() -> Client:
-    user = User.objects.create_user("mara", "mara@example.com", "x", is_staff=True)
-    user.groups.add(Group.objects.get(name="Marketers"))
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def save_template(client: Client, **fields: str) -> Any:

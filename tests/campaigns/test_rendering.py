@@ -8,7 +8,6 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Group, User
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -321,15 +320,6 @@ def test_a_template_cannot_change_the_data_it_is_given() -> None:
 
 
 # --- No silent blanks (issue 14) -----------------------------------------------------------
-
-
-@pytest.fixture
-def marketer_client() -> Client:
-    user = User.objects.create_user("mara", "mara@example.com", "x", is_staff=True)
-    user.groups.add(Group.objects.get(name="Marketers"))
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def test_saving_a_misspelt_contact_field_shows_did_you_mean(marketer_client: Client) -> None:

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -19,15 +19,6 @@ from tests.factories import ConsentFactory, ContactFactory, EventFactory
 pytestmark = pytest.mark.django_db
 
 CHANGELIST = "/admin/crm/contact/"
-
-
-@pytest.fixture
-def marketer_client() -> Client:
-    user = User.objects.create_user("mara", "mara@example.com", "x", is_staff=True)
-    user.groups.add(Group.objects.get(name="Marketers"))
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture
