@@ -15,7 +15,7 @@ class Migration(migrations.Migration):
             name='PredictionFit',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('fitted', 'Fitted'), ('not_fitted', 'Not fitted (the data do not identify the model)'), ('failed', 'Failed (an error)')], db_index=True, max_length=16)),
+                ('status', models.CharField(choices=[('fitted', 'Fitted'), ('not_fitted', 'Not fitted'), ('failed', 'Failed')], db_index=True, max_length=16)),
                 ('reason', models.TextField(blank=True, help_text='Why nothing was stored, e.g. only 3 repeat buyers (need 10). Empty when fitted.')),
                 ('calibration_end', models.DateField(help_text='Purchases up to and including this UTC date, e.g. 2026-03-31.', verbose_name='calibration end')),
                 ('unit', models.CharField(help_text='Time unit of alpha: day or week, e.g. week.', max_length=8)),

@@ -264,8 +264,8 @@ class PredictionFit(models.Model):
 
     class Status(models.TextChoices):
         FITTED = "fitted", "Fitted"
-        NOT_FITTED = "not_fitted", "Not fitted (the data do not identify the model)"
-        FAILED = "failed", "Failed (an error)"
+        NOT_FITTED = "not_fitted", "Not fitted"  # the reason says why
+        FAILED = "failed", "Failed"  # an error; the reason holds it
 
     status = models.CharField(max_length=16, choices=Status.choices, db_index=True)
     reason = models.TextField(
