@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "segments",
     "campaigns",
     "triggers",
+    "devtools",
 ]
 
 MIDDLEWARE = [

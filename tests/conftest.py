@@ -87,8 +87,8 @@ def page(browser: Any) -> Iterator[Any]:
 
 @pytest.fixture
 def fake_provider() -> Iterator[Any]:
-    """A fake Postmark/Twilio HTTP server on 127.0.0.1 (tests/fakes/provider.py)."""
-    from tests.fakes.provider import FakeProvider
+    """A fake Postmark/Twilio HTTP server on 127.0.0.1 (devtools/fake_provider.py)."""
+    from devtools.fake_provider import FakeProvider
 
     provider = FakeProvider().start()
     yield provider

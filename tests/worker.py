@@ -14,7 +14,7 @@ from typing import Any
 
 from django.conf import settings
 
-from triggers.bench.processes import database_url
+from devtools.processes import database_url
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -16,7 +16,7 @@ from tests.triggers.helpers import make_rule
 from triggers.models import TriggerFiring, TriggerRule, TriggerRuleVersion
 
 pytestmark = pytest.mark.django_db
-DEMO_RULES = Path(__file__).resolve().parents[2] / "triggers" / "demo_data" / "rules.yaml"
+DEMO_RULES = Path(__file__).resolve().parents[2] / "devtools" / "demo_data" / "rules.yaml"
 
 
 def test_export_then_import_round_trips_every_rule(tmp_path: Path) -> None:

@@ -21,9 +21,9 @@ from django.utils import timezone
 
 from campaigns.models import Delivery
 from crm.api.auth import api_key_create
-from triggers.bench.processes import celery_worker
-from triggers.demo import _http_server
-from triggers.demo_catalogue import demo_catalogue_create
+from devtools.demo import _http_server
+from devtools.demo_catalogue import demo_catalogue_create
+from devtools.processes import celery_worker
 from triggers.models import TriggerFiring
 
 

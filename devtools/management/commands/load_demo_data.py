@@ -1,5 +1,5 @@
-"""Load the demo data once (a second run does nothing). Lives in the top layer, which may use
-every app below it."""
+"""Load the demo data once (a second run does nothing). Lives in devtools, above the domain
+apps, which may use every app and is imported by none."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from triggers.demo import demo_data_load
+from devtools.demo import demo_data_load
 
 
 class Command(BaseCommand):

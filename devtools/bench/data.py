@@ -18,7 +18,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from crm.models import ConsentRecord, Contact, Event
-from triggers.bench.results import Progress
+from devtools.bench.results import Progress
 
 
 @dataclass(frozen=True)

@@ -224,7 +224,7 @@ def demo_campaigns_create(*, now: dt.datetime | None = None) -> dict[str, Campai
 
 
 def demo_rules_import() -> str:
-    """Load triggers/demo_data/rules.yaml (browse-abandonment and win-back, enabled)."""
+    """Load devtools/demo_data/rules.yaml (browse-abandonment and win-back, enabled)."""
     out = StringIO()
     call_command("triggers", "import", str(RULES_YAML), stdout=out)
     return out.getvalue()

@@ -20,10 +20,10 @@ from django.utils import timezone
 from campaigns.models import Campaign, Delivery, MessageTemplate, Variant
 from crm.api.auth import api_key_create
 from crm.models import Event
+from devtools.bench.data import SEED, Dataset, Scale, bench_email
+from devtools.bench.results import Progress, Result, stopwatch
+from devtools.processes import celery_worker
 from segments.models import Segment, SegmentMembership, SegmentPendingContact
-from triggers.bench.data import SEED, Dataset, Scale, bench_email
-from triggers.bench.processes import celery_worker
-from triggers.bench.results import Progress, Result, stopwatch
 from triggers.models import TriggerPendingContact, TriggerRule
 from triggers.services import trigger_rule_save
 
@@ -332,7 +332,7 @@ def measure_fanout(*, scale: Scale, dataset: Dataset, progress: Progress, logs: 
     from campaigns.channels.email import build_email
     from campaigns.rendering import recent_context_for, render_message
     from campaigns.services.dispatch import campaign_launch
-    from tests.fakes.provider import FakeProvider
+    from devtools.fake_provider import FakeProvider
 
     n = scale.fanout_emails
     members = [int(dataset.contact_ids[i]) for i in np.flatnonzero(dataset.consented)[-n:]]

@@ -16,11 +16,11 @@ from django.utils import timezone
 
 from campaigns.models import Campaign, Delivery, MessageTemplate, Variant
 from crm.models import Event
+from devtools.bench.data import Dataset, Scale
+from devtools.bench.results import Progress, Result, stopwatch
+from devtools.processes import rss_mb
 from segments.models import Segment
 from segments.services import segment_refresh
-from triggers.bench.data import Dataset, Scale
-from triggers.bench.processes import rss_mb
-from triggers.bench.results import Progress, Result, stopwatch
 from triggers.compiler import needs_of
 from triggers.engine import engine
 from triggers.models import TriggerFiring

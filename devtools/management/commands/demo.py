@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from triggers.demo import demo_run
+from devtools.demo import demo_run
 
 
 class Command(BaseCommand):

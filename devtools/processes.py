@@ -1,5 +1,6 @@
-"""The real processes a benchmark drives: the web server (runserver, no autoreload, threaded)
-and Celery workers, started against the benchmark's database and broker; and RSS readings."""
+"""The real processes the benchmarks, the demo and the worker tests drive: the web server
+(runserver, no autoreload, threaded) and Celery workers, started against the benchmark's
+database and broker; and RSS readings."""
 
 from __future__ import annotations
 

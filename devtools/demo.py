@@ -53,11 +53,11 @@ from crm.services.consent import build_consent_record, consent_record_bulk
 from crm.services.contacts import ContactInput
 from crm.services.events import EventInput, events_ingest
 from crm.services.importing import import_contacts_file, import_events_file
+from devtools.demo_catalogue import demo_catalogue_create
+from devtools.processes import celery_worker
 from segments.analytics.clv import clv_refresh, prediction_fit_summary
 from segments.models import Segment, SegmentPendingContact
 from segments.services import segment_refresh
-from triggers.bench.processes import celery_worker
-from triggers.demo_catalogue import demo_catalogue_create
 from triggers.models import TriggerFiring, TriggerPendingContact, TriggerRule
 
 DEMO_DATA = Path(__file__).resolve().parent / "demo_data"
@@ -295,7 +295,7 @@ def demo_run(*, stdout: OutputWrapper) -> None:
     demo_catalogue_create()
     stdout.write(
         "catalogue: segments, templates, campaigns and the rules browse-abandonment and "
-        "win-back (triggers/demo_data/rules.yaml), enabled\n"
+        "win-back (devtools/demo_data/rules.yaml), enabled\n"
     )
     with _worker(stdout=stdout), _http_server() as base_url:
         _demo_steps(stdout=stdout, base_url=base_url)

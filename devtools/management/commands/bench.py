@@ -14,10 +14,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 
 from crm.models import Contact
-from triggers.bench import pipeline, queries
-from triggers.bench.data import SCALES, dataset_load
-from triggers.bench.processes import web_server
-from triggers.bench.results import Progress, Result, results_table, results_write
+from devtools.bench import pipeline, queries
+from devtools.bench.data import SCALES, dataset_load
+from devtools.bench.results import Progress, Result, results_table, results_write
+from devtools.processes import web_server
 
 MEASUREMENTS = (
     "ingest",

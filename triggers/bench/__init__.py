@@ -1,3 +1,0 @@
-"""`manage.py bench`: deterministic synthetic data and measurements of the whole pipeline, each
-beside a baseline measured in the same run (docs/performance.md). It lives in the top layer
-because it drives every app."""
