@@ -122,6 +122,33 @@ def contact_consent_withdraw(
     )
 
 
+TWILIO_CARRIER_STOP_TEXT = "Twilio error 21610: the recipient replied STOP to the carrier"
+
+
+def sms_carrier_stop_record(*, contact: Contact | None, phone: str, proof: dict[str, Any]) -> None:
+    """Twilio's 21610: the person texted STOP to our sender and the carrier blocks the number,
+    whether Twilio says so when we send or later in a status callback. The one place this is
+    handled: a suppression with reason carrier_stop (which a later START lifts, as the carrier
+    does: not a dead number suppressed for ever) and the person's "stop everything" on SMS,
+    a withdrawal by SMS keyword of every SMS purpose."""
+    if phone:
+        Suppression.objects.get_or_create(
+            channel="sms",
+            address_hash=address_hash("sms", phone),
+            defaults={"reason": Suppression.Reason.CARRIER_STOP, "note": "Twilio 21610"},
+        )
+    if contact is None:
+        return
+    contact_consent_withdraw(
+        contact=contact,
+        channel="sms",
+        all_granted=True,
+        evidence=ConsentEvidence(
+            source=ConsentRecord.Source.SMS_KEYWORD, text=TWILIO_CARRIER_STOP_TEXT, proof=proof
+        ),
+    )
+
+
 @transaction.atomic
 def contact_consent_grant(
     *, contact: Contact, channel: str, purposes: Iterable[str], evidence: ConsentEvidence

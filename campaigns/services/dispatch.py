@@ -29,7 +29,7 @@ from campaigns.services import audience, checks
 from campaigns.services.assignment import WINNER_OCCURRENCE, assign, in_test_share
 from campaigns.services.scheduling import contact_zone, local_time_on_or_after
 from campaigns.services.throttle import throttle_acquire
-from crm.models import Channel, ConsentRecord, Contact, Suppression
+from crm.models import Channel, Contact, Suppression
 from crm.normalise import address_hash
 
 logger = logging.getLogger(__name__)
@@ -423,24 +423,13 @@ def _record_failure(
         rows.update(status=Status.UNCERTAIN, error=error, updated_at=now)
         return "uncertain"
     if campaign.channel == Channel.SMS and code == TWILIO_UNSUBSCRIBED:
-        # 21610: the person texted STOP to our sender and the carrier blocks the number. It
-        # is a consent withdrawal made by SMS keyword (source sms_keyword), for every SMS
-        # purpose, and a suppression with reason carrier_stop, which a later START lifts
-        # (so does the carrier): not a dead number suppressed for ever.
-        Suppression.objects.get_or_create(
-            channel=Channel.SMS,
-            address_hash=address_hash(Channel.SMS, delivery.to_address or contact.phone or ""),
-            defaults={"reason": Suppression.Reason.CARRIER_STOP, "note": f"Twilio {code}"},
-        )
-        from campaigns.services.consent_actions import ConsentEvidence, contact_consent_withdraw
+        # 21610: STOP at the carrier, handled as the status callback handles it.
+        from campaigns.services.consent_actions import sms_carrier_stop_record
 
-        contact_consent_withdraw(
+        sms_carrier_stop_record(
             contact=contact,
-            channel=Channel.SMS,
-            evidence=ConsentEvidence(
-                source=ConsentRecord.Source.SMS_KEYWORD,
-                proof={"provider": "twilio", "error_code": code, "delivery_id": delivery.pk},
-            ),
+            phone=delivery.to_address or contact.phone or "",
+            proof={"provider": "twilio", "error_code": code, "delivery_id": delivery.pk},
         )
         rows.update(status=Status.FAILED, reason=Reason.NO_CONSENT, error=error, updated_at=now)
         return "failed:no_consent"

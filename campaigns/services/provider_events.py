@@ -24,6 +24,7 @@ from campaigns.services.consent_actions import (
     address_suppress,
     contact_consent_grant,
     contact_consent_withdraw,
+    sms_carrier_stop_record,
 )
 from crm.models import MARKETING, Channel, ConsentRecord, Contact, Suppression
 from crm.normalise import address_hash, email_key, normalise_phone
@@ -358,27 +359,13 @@ def sms_status_apply(
         error = f"Twilio error {error_code}" if error_code else ""
         delivery_status_advance(delivery_id=delivery.pk, status=target, error=error)
     if error_code == TWILIO_OPTED_OUT:
-        if to_number:
-            Suppression.objects.get_or_create(
-                channel=Channel.SMS,
-                address_hash=address_hash(Channel.SMS, to_number),
-                defaults={"reason": Suppression.Reason.CARRIER_STOP, "note": "Twilio 21610"},
-            )
-        contact = (
-            Contact.objects.filter(pk=delivery.contact_id).first()
-            if delivery
-            else _contact_by_phone(to_number)
-        )
-        if contact is None:
-            return True
-        contact_consent_withdraw(
-            contact=contact,
-            channel=Channel.SMS,
-            all_granted=True,
-            evidence=ConsentEvidence(
-                source=ConsentRecord.Source.SMS_KEYWORD,
-                text="Twilio error 21610: the recipient replied STOP to the carrier",
-                proof={"message_sid": message_sid, "twilio_error": error_code},
+        sms_carrier_stop_record(
+            contact=(
+                Contact.objects.filter(pk=delivery.contact_id).first()
+                if delivery
+                else _contact_by_phone(to_number)
             ),
+            phone=to_number or "",
+            proof={"message_sid": message_sid, "twilio_error": error_code},
         )
     return True

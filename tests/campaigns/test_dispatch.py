@@ -30,6 +30,7 @@ from campaigns.services.dispatch import (
 from campaigns.services.sweeps import deliveries_enqueue_due
 from crm.models import ConsentRecord, Suppression
 from crm.normalise import address_hash
+from crm.selectors import consent_current
 from crm.services.consent import consent_record
 from tests.campaigns.dispatch_helpers import (
     campaign_for,
@@ -292,6 +293,30 @@ def test_twilio_21610_withdraws_sms_consent_by_keyword(twilio: Any) -> None:
         channel="sms", address_hash=address_hash("sms", "+14155550100")
     )
     assert suppression.reason == "carrier_stop"
+
+
+def test_twilio_21610_during_a_send_withdraws_every_sms_purpose_like_the_status_callback(
+    twilio: Any,
+) -> None:
+    """A STOP at the carrier is the person's "stop everything" on SMS, whether Twilio says so
+    when we send or later in a status callback: no SMS topic stays granted."""
+    ada = ContactFactory.create(phone="+14155550100", timezone="UTC")
+    grant(ada, channel="sms")
+    grant(ada, channel="sms", purpose="newsletter")
+    campaign = campaign_for([ada], channel="sms", is_transactional=False)
+    campaign_launch(campaign=campaign, enqueue=False)
+    twilio.behaviour.script = [
+        {"status": 400, "json": {"code": 21610, "message": "Attempt to send to unsubscribed"}}
+    ]
+    noon = dt.datetime(2026, 6, 1, 12, tzinfo=dt.UTC)
+    deliveries_send(delivery_ids=[deliveries(campaign)[ada.pk].pk], now=noon)
+
+    granted = {
+        purpose
+        for (channel, purpose), status in consent_current([ada.pk])[ada.pk].items()
+        if channel == "sms" and status == "granted"
+    }
+    assert granted == set()
 
 
 def test_an_sms_campaign_goes_through_the_twilio_client(twilio: Any) -> None:
