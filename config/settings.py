@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "csp",
     "django_ratelimit",
     "axes",
+    "core",
     "crm",
     "segments",
     "campaigns",

@@ -32,7 +32,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from crm.db import rows_insert_ignoring_conflicts
+from core.db import rows_insert_ignoring_conflicts
 from crm.models import Contact
 from segments.compiler import ContactRange, segment_queryset
 from segments.models.definitions import (

@@ -22,7 +22,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Max, Q, Sum
 from django.utils import timezone
 
-from crm.db import rows_insert_ignoring_conflicts
+from core.db import rows_insert_ignoring_conflicts
 from crm.models import Contact
 from segments.models import Segment
 from triggers.actions import actions as action_registry

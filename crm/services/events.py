@@ -22,7 +22,7 @@ from django.db.models import DecimalField, F, JSONField, OuterRef, Subquery
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
-from crm.db import rows_insert_ignoring_conflicts
+from core.db import rows_insert_ignoring_conflicts
 from crm.jsonbody import json_value_problems
 from crm.models import Contact, Event
 from crm.services.contacts import ContactInput, contact_input_parse, contacts_upsert
