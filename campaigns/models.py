@@ -23,7 +23,7 @@ PLANNED_POWER = 0.8
 class MessageTemplate(models.Model):
     """The content of one variant. Email uses subject, preheader and the bodies (text is
     derived from HTML when empty); SMS uses sms_body. Bodies are Django templates rendered in
-    a restricted engine (campaigns/rendering.py) with a whitelisted context."""
+    a restricted engine (campaigns/rendering/) with a whitelisted context."""
 
     name = models.CharField(max_length=200, help_text="e.g. Browse abandonment, version A")
     channel = models.CharField(max_length=10, choices=Channel.choices)
