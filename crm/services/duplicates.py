@@ -189,49 +189,48 @@ def _one_digit_apart(a: str | None, b: str | None) -> bool:
     return sum(x != y for x, y in zip(a, b, strict=True)) == 1
 
 
-def pair_score(a: ContactFacts, b: ContactFacts) -> PairScore:
-    """0..100, higher is more likely one person, with the reasons in the reviewer's words.
-    The reasons never quote names or addresses, so no personal data is copied here."""
-    points = 0.0
-    reasons: list[str] = []
-    evidence = False
+@dataclass
+class _Tally:
+    points: float = 0.0
+    reasons: list[str] = field(default_factory=list)
+    evidence: bool = False
 
-    shared_phone = a.phones & b.phones
+    def add(self, points: float, reason: str, *, evidence: bool = True) -> None:
+        self.points += points
+        self.reasons.append(reason)
+        self.evidence = self.evidence or evidence
+
+
+def _score_phones(a: ContactFacts, b: ContactFacts, tally: _Tally) -> None:
     tails_a = {tail for p in a.phones if (tail := phone_tail(p))}
     tails_b = {tail for p in b.phones if (tail := phone_tail(p))}
-    if shared_phone:
-        points += 45
-        reasons.append("same phone (one holds it as a former number)")
-        evidence = True
+    if a.phones & b.phones:
+        tally.add(45, "same phone (one holds it as a former number)")
     elif tails_a & tails_b:
-        points += 35
-        reasons.append("same phone number, written differently or under another country code")
-        evidence = True
+        tally.add(35, "same phone number, written differently or under another country code")
     elif _one_digit_apart(a.phone, b.phone):
-        points += 15
-        reasons.append("phone numbers differ by one digit")
-        evidence = True
+        tally.add(15, "phone numbers differ by one digit")
 
+
+def _score_emails(a: ContactFacts, b: ContactFacts, tally: _Tally) -> None:
     mailboxes_a = {box for e in a.emails if (box := mailbox_key(e))}
     mailboxes_b = {box for e in b.emails if (box := mailbox_key(e))}
+    if a.emails & b.emails:
+        tally.add(45, "same email (one holds it as a former address)")
+    elif mailboxes_a & mailboxes_b:
+        tally.add(45, "same mailbox (dots or +tag differ)")
+    else:
+        _score_local_parts(a, b, tally)
+
+
+def _score_local_parts(a: ContactFacts, b: ContactFacts, tally: _Tally) -> None:
     locals_a = {local for e in a.emails if (local := local_part(e))}
     locals_b = {local for e in b.emails if (local := local_part(e))}
-    if a.emails & b.emails:
-        points += 45
-        reasons.append("same email (one holds it as a former address)")
-        evidence = True
-    elif mailboxes_a & mailboxes_b:
-        points += 45
-        reasons.append("same mailbox (dots or +tag differ)")
-        evidence = True
-    elif shared_locals := locals_a & locals_b:
+    if shared_locals := locals_a & locals_b:
         if all(local in GENERIC_LOCAL_PARTS or len(local) < 4 for local in shared_locals):
-            points += 5
-            reasons.append("same generic email local part at another domain")
+            tally.add(5, "same generic email local part at another domain", evidence=False)
         else:
-            points += 30
-            reasons.append("same email local part at another domain")
-            evidence = True
+            tally.add(30, "same email local part at another domain")
     elif locals_a and locals_b:
         # person1 and person2 are numbered accounts of different people: digits must agree.
         best = max(
@@ -239,35 +238,42 @@ def pair_score(a: ContactFacts, b: ContactFacts) -> PairScore:
             default=0.0,
         )
         if best >= 85:
-            points += 15
-            reasons.append(f"similar email local part ({best:.0f})")
-            evidence = True
+            tally.add(15, f"similar email local part ({best:.0f})")
 
+
+def _score_external_ids(a: ContactFacts, b: ContactFacts, tally: _Tally) -> None:
     ids_a = {key for x in a.external_ids if (key := external_id_key(x))}
     ids_b = {key for x in b.external_ids if (key := external_id_key(x))}
     if ids_a & ids_b:
-        points += 40
-        reasons.append("same external id, written differently")
-        evidence = True
+        tally.add(40, "same external id, written differently")
     elif a.external_id and b.external_id:
-        points -= 10
-        reasons.append("different external ids")
+        tally.add(-10, "different external ids", evidence=False)
 
+
+def _score_names(a: ContactFacts, b: ContactFacts, tally: _Tally) -> None:
     full_a = default_process(f"{a.first_name} {a.last_name}")
     full_b = default_process(f"{b.first_name} {b.last_name}")
-    if full_a and full_b:
-        similarity = fuzz.token_sort_ratio(full_a, full_b)
-        points += similarity * 0.55
-        reasons.append(f"name similarity {similarity:.0f}")
-        if _first_names_differ(a.first_name, b.first_name):
-            points -= 30
-            reasons.append("different first names (family members may share an address)")
-    else:
-        points += 20
-        reasons.append("name missing on one side")
+    if not (full_a and full_b):
+        tally.add(20, "name missing on one side", evidence=False)
+        return
+    similarity = fuzz.token_sort_ratio(full_a, full_b)
+    tally.add(similarity * 0.55, f"name similarity {similarity:.0f}", evidence=False)
+    if _first_names_differ(a.first_name, b.first_name):
+        tally.add(
+            -30, "different first names (family members may share an address)", evidence=False
+        )
 
+
+def pair_score(a: ContactFacts, b: ContactFacts) -> PairScore:
+    """0..100, higher is more likely one person, with the reasons in the reviewer's words.
+    The reasons never quote names or addresses, so no personal data is copied here."""
+    tally = _Tally()
+    for score in (_score_phones, _score_emails, _score_external_ids, _score_names):
+        score(a, b, tally)
     return PairScore(
-        score=round(max(0.0, min(100.0, points)), 1), reasons=reasons, has_evidence=evidence
+        score=round(max(0.0, min(100.0, tally.points)), 1),
+        reasons=tally.reasons,
+        has_evidence=tally.evidence,
     )
 
 
