@@ -166,20 +166,16 @@ def _json_errors(errors: dict[str, list[str]], status: int = 400) -> JsonRespons
     return JsonResponse({"errors": errors}, status=status)
 
 
-def _subscribe_json(request: HttpRequest) -> JsonResponse:
-    try:
-        payload = json_body_read(request, max_bytes=_JSON_MAX_BYTES)
-    except JsonBodyError as exc:
-        if exc.errors:
-            named: dict[str, list[str]] = {}
-            for error in exc.errors:
-                named.setdefault(error.field or "body", []).append(error.message)
-            return _json_errors(named, exc.status)
+def _body_errors(exc: JsonBodyError) -> JsonResponse:
+    if not exc.errors:
         return _json_errors({"body": [exc.message]}, exc.status)
-    if not isinstance(payload, dict):
-        return _json_errors(
-            {"body": ['Send a JSON object, e.g. {"email": "...", "consent": true}.']}
-        )
+    named: dict[str, list[str]] = {}
+    for error in exc.errors:
+        named.setdefault(error.field or "body", []).append(error.message)
+    return _json_errors(named, exc.status)
+
+
+def _unknown_field_errors(payload: dict[str, Any]) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
     for key in sorted(set(payload) - _JSON_FIELDS):
         if key in ("consent_text", "consent_text_version"):
@@ -189,15 +185,32 @@ def _subscribe_json(request: HttpRequest) -> JsonResponse:
             ]
         else:
             errors[key] = [f"unknown field; send only {', '.join(sorted(_JSON_FIELDS))}."]
+    return errors
+
+
+def _email_from(payload: dict[str, Any], errors: dict[str, list[str]]) -> str:
     email = payload.get("email")
-    address = ""
     if not isinstance(email, str) or len(email) > _EMAIL_MAX:
         errors["email"] = [f"email is required, a string of at most {_EMAIL_MAX} characters."]
-    else:
-        try:
-            address = normalise_email(email)
-        except ValidationError as exc:
-            errors["email"] = list(exc.messages)
+        return ""
+    try:
+        return normalise_email(email)
+    except ValidationError as exc:
+        errors["email"] = list(exc.messages)
+        return ""
+
+
+def _subscribe_json(request: HttpRequest) -> JsonResponse:
+    try:
+        payload = json_body_read(request, max_bytes=_JSON_MAX_BYTES)
+    except JsonBodyError as exc:
+        return _body_errors(exc)
+    if not isinstance(payload, dict):
+        return _json_errors(
+            {"body": ['Send a JSON object, e.g. {"email": "...", "consent": true}.']}
+        )
+    errors = _unknown_field_errors(payload)
+    address = _email_from(payload, errors)
     first_name = payload.get("first_name", "")
     if first_name is None:
         first_name = ""

@@ -195,24 +195,39 @@ def _custom_name(raw: str) -> str:
 
 def _column_for(kind: str, index: int, header: str, key: str) -> Column:
     if kind == ImportRun.Kind.CONTACTS:
-        if key in CONTACT_FIELDS:
-            return Column(index, header, "field", key)
-        if key in CONSENT_EXTRAS:
-            return Column(index, header, key, key)
-        if key.startswith("consent_") and key.removeprefix("consent_") in Channel.values:
-            return Column(index, header, "consent", key.removeprefix("consent_"))
-        for prefix in ("attr_", "attributes."):
-            if key.startswith(prefix) and key != prefix:
-                return Column(index, header, "attribute", _custom_name(key.removeprefix(prefix)))
-        return Column(index, header, "attribute", key)
+        return _contact_column(index, header, key)
+    return _event_column(index, header, key)
+
+
+def _prefixed(key: str, prefixes: tuple[str, ...]) -> str | None:
+    """The rest of `key` after the first of `prefixes` it starts with (None: none, or nothing
+    after it)."""
+    for prefix in prefixes:
+        if key.startswith(prefix) and key != prefix:
+            return key.removeprefix(prefix)
+    return None
+
+
+def _contact_column(index: int, header: str, key: str) -> Column:
+    if key in CONTACT_FIELDS:
+        return Column(index, header, "field", key)
+    if key in CONSENT_EXTRAS:
+        return Column(index, header, key, key)
+    if key.startswith("consent_") and key.removeprefix("consent_") in Channel.values:
+        return Column(index, header, "consent", key.removeprefix("consent_"))
+    if (name := _prefixed(key, ("attr_", "attributes."))) is not None:
+        return Column(index, header, "attribute", _custom_name(name))
+    return Column(index, header, "attribute", key)
+
+
+def _event_column(index: int, header: str, key: str) -> Column:
     if key in EVENT_FIELDS:
         return Column(index, header, "field", key)
-    for prefix in ("contact_", "contact."):
-        if key.startswith(prefix) and key.removeprefix(prefix) in CONTACT_KEYS:
-            return Column(index, header, "contact", key.removeprefix(prefix))
+    contact_key = _prefixed(key, ("contact_", "contact."))
+    if contact_key in CONTACT_KEYS:
+        return Column(index, header, "contact", contact_key)
     if key in CONTACT_KEYS:
         return Column(index, header, "contact", key)
-    for prefix in ("prop_", "properties.", "property."):
-        if key.startswith(prefix) and key != prefix:
-            return Column(index, header, "property", _custom_name(key.removeprefix(prefix)))
+    if (name := _prefixed(key, ("prop_", "properties.", "property."))) is not None:
+        return Column(index, header, "property", _custom_name(name))
     return Column(index, header, "property", key)
