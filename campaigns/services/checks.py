@@ -66,94 +66,112 @@ def deliveries_check(
     *, campaign: Campaign, deliveries: list[Delivery], now: dt.datetime
 ) -> list[Decision]:
     """Decide, for claimed deliveries of one campaign, which go out now."""
-    channel = campaign.channel
-    contacts = {
-        contact.pk: contact
-        for contact in Contact.objects.filter(pk__in=[d.contact_id for d in deliveries]).annotate(
-            current_consent=consent_status_subquery(channel=channel, purpose=campaign.purpose)
-        )
-    }
-    addresses = {cid: _address(contact, channel) for cid, contact in contacts.items()}
-    hashes = {cid: address_hash(channel, a) for cid, a in addresses.items() if a is not None}
-    suppressed = set(
-        Suppression.objects.filter(
-            channel=channel, address_hash__in=set(hashes.values())
-        ).values_list("address_hash", flat=True)
-    )
-    bypass = campaign.is_transactional
-    bypass_caps = bypass or campaign.priority >= 10
-    cap_state = (
-        None
-        if bypass_caps
-        else caps.cap_state_load(
-            channel=channel,
-            contact_ids=contacts.keys(),
-            exclude_delivery_ids=[d.pk for d in deliveries],
-            now=now,
-        )
-    )
-    decisions: list[Decision] = []
-    for delivery in deliveries:
-        contact = contacts.get(delivery.contact_id)
+    batch = _BatchCheck(campaign=campaign, deliveries=deliveries, now=now)
+    return [batch.decide(delivery) for delivery in deliveries]
 
-        def skip(reason: str, error: str = "", delivery: Delivery = delivery) -> Decision:
-            return Decision(delivery=delivery, action="skip", reason=reason, error=error)
 
+class _BatchCheck:
+    """What the checks need for one batch, read in a few queries, then one decision per
+    delivery in the order the module docstring gives."""
+
+    def __init__(self, *, campaign: Campaign, deliveries: list[Delivery], now: dt.datetime):
+        self.campaign = campaign
+        self.channel = channel = campaign.channel
+        self.now = now
+        self.contacts = {
+            contact.pk: contact
+            for contact in Contact.objects.filter(
+                pk__in=[d.contact_id for d in deliveries]
+            ).annotate(
+                current_consent=consent_status_subquery(channel=channel, purpose=campaign.purpose)
+            )
+        }
+        self.addresses = {cid: _address(c, channel) for cid, c in self.contacts.items()}
+        self.hashes = {
+            cid: address_hash(channel, a) for cid, a in self.addresses.items() if a is not None
+        }
+        self.suppressed = set(
+            Suppression.objects.filter(
+                channel=channel, address_hash__in=set(self.hashes.values())
+            ).values_list("address_hash", flat=True)
+        )
+        self.bypass = campaign.is_transactional
+        self.cap_state = (
+            None
+            if self.bypass or campaign.priority >= 10
+            else caps.cap_state_load(
+                channel=channel,
+                contact_ids=self.contacts.keys(),
+                exclude_delivery_ids=[d.pk for d in deliveries],
+                now=now,
+            )
+        )
+
+    def decide(self, delivery: Delivery) -> Decision:
+        contact = self.contacts.get(delivery.contact_id)
         if contact is None or contact.is_erased:
-            decisions.append(skip(Reason.ERASED))
-            continue
-        address = addresses[contact.pk]
+            return _skip(delivery, Reason.ERASED)
+        address = self.addresses[contact.pk]
         if address is None:
-            decisions.append(skip(Reason.INVALID_ADDRESS, f"no valid {channel} address"))
-            continue
-        if hashes[contact.pk] in suppressed:
-            decisions.append(skip(Reason.SUPPRESSED))
-            continue
+            return _skip(delivery, Reason.INVALID_ADDRESS, f"no valid {self.channel} address")
+        held = self.held_back(contact)
+        if held is not None:
+            return _skip(delivery, *held)
+        until = self.quiet_until(contact, address)
+        if until is not None:
+            return Decision(
+                delivery=delivery, action="defer", reason=Reason.QUIET_HOURS, until=until
+            )
+        capped = self.capped(delivery, contact, address)
+        if capped is not None:
+            return capped
+        return Decision(delivery=delivery, action="send", contact=contact, address=address)
+
+    def held_back(self, contact: Contact) -> tuple[str, str] | None:
+        """(reason, detail) when suppression, consent or a pause holds the message back."""
+        if self.hashes[contact.pk] in self.suppressed:
+            return Reason.SUPPRESSED, ""
         consent = getattr(contact, "current_consent", None)
         if consent != ConsentRecord.Status.GRANTED:
             state = consent or "never given"
-            decisions.append(skip(Reason.NO_CONSENT, f"{channel}/{campaign.purpose}: {state}"))
-            continue
-        if not bypass and contact.marketing_paused_until and contact.marketing_paused_until > now:
-            decisions.append(
-                skip(Reason.PAUSED, f"paused until {contact.marketing_paused_until:%Y-%m-%d}")
-            )
-            continue
-        if channel == Channel.SMS and not bypass:
-            zones = quiet_hours_zones(
-                timezone_name=contact.timezone, country=contact.country, phone=address
-            )
-            allowed = sms_next_allowed(now, zones)
-            if allowed > now:
-                decisions.append(
-                    Decision(
-                        delivery=delivery, action="defer", reason=Reason.QUIET_HOURS, until=allowed
-                    )
-                )
-                continue
-        if cap_state is not None:
-            zone = contact_zone(contact.timezone)
-            blocked = caps.cap_blocked_until(cap_state, contact_id=contact.pk, zone=zone, now=now)
-            if blocked is not None:
-                if not campaign.defer_when_capped:
-                    decisions.append(skip(Reason.CAPPED))
-                    continue
-                if channel == Channel.SMS:
-                    blocked = sms_next_allowed(
-                        blocked,
-                        quiet_hours_zones(
-                            timezone_name=contact.timezone, country=contact.country, phone=address
-                        ),
-                    )
-                decisions.append(
-                    Decision(delivery=delivery, action="defer", reason=Reason.CAPPED, until=blocked)
-                )
-                continue
-            caps.cap_count(cap_state, contact_id=contact.pk, now=now)
-        decisions.append(
-            Decision(delivery=delivery, action="send", contact=contact, address=address)
+            return Reason.NO_CONSENT, f"{self.channel}/{self.campaign.purpose}: {state}"
+        paused = contact.marketing_paused_until
+        if not self.bypass and paused and paused > self.now:
+            return Reason.PAUSED, f"paused until {paused:%Y-%m-%d}"
+        return None
+
+    def quiet_until(self, contact: Contact, address: str) -> dt.datetime | None:
+        """The next allowed local time when an SMS falls in quiet hours, else None."""
+        if self.channel != Channel.SMS or self.bypass:
+            return None
+        allowed = sms_next_allowed(self.now, self.zones(contact, address))
+        return allowed if allowed > self.now else None
+
+    def zones(self, contact: Contact, address: str) -> tuple[str, ...]:
+        return quiet_hours_zones(
+            timezone_name=contact.timezone, country=contact.country, phone=address
         )
-    return decisions
+
+    def capped(self, delivery: Delivery, contact: Contact, address: str) -> Decision | None:
+        """Skipped or deferred by a frequency cap; else the send is counted against it."""
+        if self.cap_state is None:
+            return None
+        zone = contact_zone(contact.timezone)
+        blocked = caps.cap_blocked_until(
+            self.cap_state, contact_id=contact.pk, zone=zone, now=self.now
+        )
+        if blocked is None:
+            caps.cap_count(self.cap_state, contact_id=contact.pk, now=self.now)
+            return None
+        if not self.campaign.defer_when_capped:
+            return _skip(delivery, Reason.CAPPED)
+        if self.channel == Channel.SMS:
+            blocked = sms_next_allowed(blocked, self.zones(contact, address))
+        return Decision(delivery=delivery, action="defer", reason=Reason.CAPPED, until=blocked)
+
+
+def _skip(delivery: Delivery, reason: str, error: str = "") -> Decision:
+    return Decision(delivery=delivery, action="skip", reason=reason, error=error)
 
 
 def delivery_still_allowed(
