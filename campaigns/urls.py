@@ -5,7 +5,7 @@ from django.urls import URLPattern, URLResolver, path
 app_name = "campaigns"
 urlpatterns: list[URLPattern | URLResolver] = []
 
-# Customer-facing consent pages and Twilio's webhooks (issue 7).
+# Customer-facing consent pages and Twilio's webhooks.
 from campaigns.views import preferences, unsubscribe, webhooks  # noqa: E402
 
 urlpatterns += [

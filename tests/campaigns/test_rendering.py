@@ -148,7 +148,7 @@ def test_settings_and_other_outside_variables_are_rejected_at_validation() -> No
 
 
 def test_methods_of_whitelisted_objects_are_refused_and_never_run() -> None:
-    # These rendered blank before issue 14; a name the context does not have is now refused.
+    # A name the context does not have is refused, rather than rendered blank.
     contact = ContactFactory.create()
     template = email_template(
         subject="[{{ campaign.delete }}]", html_body="<p>[{{ contact.save }}]</p>"
@@ -319,7 +319,7 @@ def test_a_template_cannot_change_the_data_it_is_given() -> None:
     assert recent["last_viewed"] == {"product_name": "Blue mug"}
 
 
-# --- No silent blanks (issue 14) -----------------------------------------------------------
+# --- No silent blanks -----------------------------------------------------------------------
 
 
 def test_saving_a_misspelt_contact_field_shows_did_you_mean(marketer_client: Client) -> None:

@@ -14,10 +14,14 @@ from campaigns.services.scheduling import sms_next_allowed
 ZONES = sorted(zoneinfo.available_timezones())
 # Instants from 2024 to 2028, with extra weight on the hours around the usual DST switches.
 INSTANTS = st.one_of(
-    st.datetimes(min_value=dt.datetime(2024, 1, 1), max_value=dt.datetime(2028, 12, 31)),
+    # Hypothesis takes naive bounds; every instant is made UTC by the .map below.
+    st.datetimes(
+        min_value=dt.datetime(2024, 1, 1),  # noqa: DTZ001
+        max_value=dt.datetime(2028, 12, 31),  # noqa: DTZ001
+    ),
     st.builds(
         lambda year, month, day, minute: (
-            dt.datetime(year, month, day) + dt.timedelta(minutes=minute)
+            dt.datetime(year, month, day, tzinfo=dt.UTC) + dt.timedelta(minutes=minute)
         ),
         st.integers(2024, 2028),
         st.sampled_from([3, 4, 9, 10, 11]),
