@@ -1,5 +1,9 @@
 """The one settings module. Every value comes from an environment variable with a safe
-development default; README.md lists them all."""
+development default; README.md lists them all.
+
+One module on purpose, past our usual length: an operator reads every setting and its
+default in one place, in the order Django applies them, and nothing is overridden by an
+import elsewhere."""
 
 from __future__ import annotations
 
