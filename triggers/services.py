@@ -12,7 +12,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -26,6 +26,7 @@ from core.db import rows_insert_ignoring_conflicts
 from crm.models import Contact
 from segments.models import Segment
 from triggers.actions import actions as action_registry
+from triggers.actions.base import ActionFailure
 from triggers.compiler import CompiledRuleset, CompileError, rule_needs, ruleset_compile
 from triggers.conditions import conditions as condition_registry
 from triggers.engine import engine
@@ -407,29 +408,26 @@ def firing_actions_run(
 def _firing_actions_do(
     *, firing: TriggerFiring, entries: list[dict[str, Any]], savepoints: bool
 ) -> TriggerFiring:
-    outcomes: list[dict[str, Any]] = []
+    outcomes: list[Mapping[str, object]] = []
     error = ""
     for index, entry in enumerate(entries):
         handler = action_registry.get(str(entry.get("id")))
-        options = {key: value for key, value in entry.items() if key != "id"}
         try:
             if handler is None:
                 raise ValueError(f"unknown action type {entry.get('id')!r}")
             # Inside the firing's transaction, a savepoint: a failed action's writes go,
             # the outcome of those before it stays (a network action is never inside one).
             with transaction.atomic() if savepoints else contextlib.nullcontext():
-                outcome = handler.run(options, firing=firing, contact_id=firing.contact_id)
+                outcome = handler.run_entry(entry, firing=firing, contact_id=firing.contact_id)
         except Exception as exc:
             logger.exception(
                 "trigger %s firing %s: action %s failed", firing.rule_id, firing.pk, index
             )
             error = f"actions[{index}] ({entry.get('id')}): {exc.__class__.__name__}: {exc}"
             outcomes.append(
-                {
-                    "id": entry.get("id"),
-                    "error": str(exc),
-                    "traceback": traceback.format_exc(limit=5),
-                }
+                ActionFailure(
+                    id=entry.get("id"), error=str(exc), traceback=traceback.format_exc(limit=5)
+                )
             )
             break
         outcomes.append({"id": entry.get("id"), **outcome})
