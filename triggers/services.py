@@ -106,7 +106,7 @@ class RuleInfo:
     version: int
     reentry: str
     reentry_days: int | None
-    snapshot: dict[str, Any]
+    snapshot: Mapping[str, Any]  # a RuleSnapshot, or the dry run's edited copy of one
 
 
 @dataclass
@@ -159,7 +159,7 @@ def ruleset_current(*, force: bool = False) -> tuple[CompiledRuleset, dict[str, 
                     version=rule.version,
                     reentry=rule.reentry,
                     reentry_days=rule.reentry_days,
-                    snapshot=dict(snap),
+                    snapshot=snap.copy(),
                 )
                 for rule, snap in zip(rules, snapshots, strict=True)
             }
@@ -343,10 +343,10 @@ def _actions_enqueue(firing_ids: list[int]) -> None:
 # --- Actions ---------------------------------------------------------------------------------
 
 
-def _actions_of(firings: Sequence[TriggerFiring]) -> dict[int, list[dict[str, Any]]]:
+def _actions_of(firings: Sequence[TriggerFiring]) -> dict[int, Sequence[Mapping[str, Any]]]:
     """{firing id: the actions of the rule version that fired}, in one query."""
     wanted = {(f.rule_id, f.rule_version) for f in firings}
-    found: dict[tuple[int, int], list[dict[str, Any]]] = {}
+    found: dict[tuple[int, int], Sequence[Mapping[str, Any]]] = {}
     if wanted:
         condition = Q()
         for rule_id, version in wanted:
@@ -361,7 +361,7 @@ def _actions_of(firings: Sequence[TriggerFiring]) -> dict[int, list[dict[str, An
     }
 
 
-def actions_database_only(entries: Iterable[dict[str, Any]]) -> bool:
+def actions_database_only(entries: Iterable[Mapping[str, Any]]) -> bool:
     """True when every action only writes to the database (no network): such a rule's
     actions can run inside one transaction, and right after the evaluation that fired."""
     for entry in entries:
@@ -380,7 +380,7 @@ def _firing_claim(firing: TriggerFiring) -> bool:
 
 
 def firing_actions_run(
-    *, firing: TriggerFiring, entries: list[dict[str, Any]] | None = None
+    *, firing: TriggerFiring, entries: Sequence[Mapping[str, Any]] | None = None
 ) -> TriggerFiring:
     """Claim a pending firing (one conditional UPDATE: only one worker wins), run its
     rule's actions in order, record each outcome; the first error stops the rest and is
@@ -406,7 +406,7 @@ def firing_actions_run(
 
 
 def _firing_actions_do(
-    *, firing: TriggerFiring, entries: list[dict[str, Any]], savepoints: bool
+    *, firing: TriggerFiring, entries: Sequence[Mapping[str, Any]], savepoints: bool
 ) -> TriggerFiring:
     outcomes: list[Mapping[str, object]] = []
     error = ""
@@ -546,7 +546,7 @@ def _firings_run_now(firing_ids: list[int]) -> None:
 # --- Sweeps ------------------------------------------------------------------------------------
 
 
-def rule_candidates(*, snapshot: dict[str, Any], rule_id: int | None, now: dt.datetime) -> Q:
+def rule_candidates(*, snapshot: Mapping[str, Any], rule_id: int | None, now: dt.datetime) -> Q:
     """A Contact filter that every contact who can fire the rule now satisfies."""
     filters: list[Q | None] = []
     for entry in snapshot["conditions"]:
@@ -554,7 +554,7 @@ def rule_candidates(*, snapshot: dict[str, Any], rule_id: int | None, now: dt.da
         options = {key: value for key, value in entry.items() if key != "id"}
         filters.append(handler.candidates(options, now=now) if handler else None)
     narrowing = Q()
-    if snapshot.get("match_mode") == "any":
+    if snapshot.get("match_mode") == TriggerRule.MatchMode.ANY:
         if filters and all(f is not None for f in filters):
             for item in filters:
                 narrowing |= item  # type: ignore[operator]
@@ -573,9 +573,9 @@ def rule_candidates(*, snapshot: dict[str, Any], rule_id: int | None, now: dt.da
         )
     if rule_id is not None:
         fired = TriggerFiring.objects.filter(rule_id=rule_id)
-        if snapshot.get("reentry") == "once_ever":
+        if snapshot.get("reentry") == TriggerRule.Reentry.ONCE_EVER:
             narrowing &= ~Q(id__in=fired.values("contact_id"))
-        elif snapshot.get("reentry") == "once_per_days":
+        elif snapshot.get("reentry") == TriggerRule.Reentry.ONCE_PER_DAYS:
             recent = fired.filter(
                 fired_at__gt=now - dt.timedelta(days=snapshot.get("reentry_days") or 1)
             )
@@ -583,7 +583,7 @@ def rule_candidates(*, snapshot: dict[str, Any], rule_id: int | None, now: dt.da
     return narrowing
 
 
-def _active(snapshot: dict[str, Any], now: dt.datetime) -> bool:
+def _active(snapshot: Mapping[str, Any], now: dt.datetime) -> bool:
     start, end = snapshot.get("active_from"), snapshot.get("active_until")
     if start and dt.datetime.fromisoformat(start) > now:
         return False
