@@ -74,7 +74,7 @@ from django.utils import timezone
 from campaigns import tokens
 from campaigns.channels.sms import sms_with_opt_out
 from campaigns.models import Campaign, MessageTemplate
-from crm.models import Contact, Event
+from crm.models import Channel, Contact, Event
 
 __all__ = [
     "PREVIEW_PREFERENCES_URL",
@@ -1061,7 +1061,7 @@ def render_message(
         preview=preview,
     )
 
-    if campaign.channel == "sms":
+    if campaign.channel == Channel.SMS:
         sms_body = _render_field("sms_body", template.sms_body, context, html=False).strip()
         _check_sms_length(sms_body, campaign)
         return RenderedMessage(subject="", preheader="", html="", text="", sms_body=sms_body)
@@ -1148,7 +1148,7 @@ def _sample_recent() -> dict[str, Any]:
 
 
 def _fields_for(template: MessageTemplate) -> Iterable[tuple[str, bool]]:
-    if template.channel == "sms":
+    if template.channel == Channel.SMS:
         yield "sms_body", False
     else:
         yield from (
@@ -1171,7 +1171,7 @@ def template_errors(
         if message not in errors.setdefault(field, []):
             errors[field].append(message)
 
-    if template.channel == "sms":
+    if template.channel == Channel.SMS:
         if not template.sms_body.strip():
             add("sms_body", "an SMS template needs an SMS body")
     else:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from crm.models import MARKETING, Channel, ConsentRecord
+
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _DATETIME = {"type": "string", "format": "date-time", "examples": ["2026-03-01T09:30:00Z"]}
 
@@ -316,9 +318,9 @@ _SCHEMA: dict[str, Any] = {
                 "required": ["channel", "status"],
                 "additionalProperties": False,
                 "properties": {
-                    "channel": {"enum": ["email", "sms"]},
-                    "purpose": {"type": "string", "default": "marketing", "maxLength": 64},
-                    "status": {"enum": ["granted", "withdrawn"]},
+                    "channel": {"enum": Channel.values},
+                    "purpose": {"type": "string", "default": MARKETING, "maxLength": 64},
+                    "status": {"enum": ConsentRecord.Status.values},
                     "text": {
                         "type": "string",
                         "description": "The words the person agreed to, as shown.",
@@ -365,7 +367,7 @@ _SCHEMA: dict[str, Any] = {
                 "type": "object",
                 "required": ["channel", "purpose", "status"],
                 "properties": {
-                    "channel": {"enum": ["email", "sms"]},
+                    "channel": {"enum": Channel.values},
                     "purpose": {"type": "string"},
                     "status": {
                         "enum": ["recorded", "unchanged", "refused"],
@@ -405,9 +407,9 @@ _SCHEMA: dict[str, Any] = {
             "ConsentState": {
                 "type": "object",
                 "properties": {
-                    "channel": {"enum": ["email", "sms"]},
+                    "channel": {"enum": Channel.values},
                     "purpose": {"type": "string"},
-                    "status": {"enum": ["granted", "withdrawn"]},
+                    "status": {"enum": ConsentRecord.Status.values},
                     "source": {"type": "string", "examples": ["api", "form", "sms_keyword"]},
                     "at": _DATETIME,
                 },
