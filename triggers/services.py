@@ -109,9 +109,13 @@ class RuleInfo:
     snapshot: Mapping[str, Any]  # a RuleSnapshot, or the dry run's edited copy of one
 
 
+# (rules, last update, sum of versions): moves on every create, edit or delete.
+RulesStamp = tuple[int, dt.datetime | None, int | None]
+
+
 @dataclass
 class _Current:
-    stamp: tuple[Any, ...] | None = None
+    stamp: RulesStamp | None = None
     checked_at: float = 0.0
     compiled: CompiledRuleset | None = None
     rules: dict[str, RuleInfo] = field(default_factory=dict)
@@ -127,7 +131,7 @@ def ruleset_forget() -> None:
         _CURRENT.checked_at = 0.0
 
 
-def rules_stamp() -> tuple[Any, ...]:
+def rules_stamp() -> RulesStamp:
     """Changes whenever any rule is created, edited or deleted: one cheap aggregate."""
     row = TriggerRule.objects.aggregate(n=Count("id"), last=Max("updated_at"), v=Sum("version"))
     return (row["n"], row["last"], row["v"])
