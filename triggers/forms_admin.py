@@ -34,9 +34,16 @@ ACRONYMS = {"rfm": "RFM", "sms": "SMS", "url": "URL"}
 
 
 class EntryType(Protocol):
-    id: str
-    label: str
-    form: type[forms.Form]
+    """A condition type or an action type, as the editor sees it."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def label(self) -> str: ...
+
+    @property
+    def form(self) -> type[forms.Form]: ...
 
     def describe(self, options: dict[str, Any]) -> str: ...
 
@@ -46,9 +53,9 @@ class EntryType(Protocol):
 
 
 class Registry(Protocol):
-    def get(self, type_id: str) -> Any: ...
+    def get(self, type_id: str) -> EntryType | None: ...
 
-    def __iter__(self) -> Iterator[Any]: ...
+    def __iter__(self) -> Iterator[EntryType]: ...
 
 
 class FieldContext(TypedDict):
