@@ -152,7 +152,7 @@ class TriggerRuleVersionInline(admin.TabularInline[TriggerRuleVersion, TriggerRu
     ordering = ("-version",)
     verbose_name_plural = "version history"
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: TriggerRule | None = None) -> bool:
         return False
 
     @admin.display(description="rule after the edit")
@@ -316,7 +316,9 @@ class TriggerRuleAdmin(admin.ModelAdmin[TriggerRule]):
             )
         return super().changeform_view(request, object_id, form_url, extra_context)
 
-    def save_model(self, request: HttpRequest, obj: TriggerRule, form: Any, change: bool) -> None:
+    def save_model(
+        self, request: HttpRequest, obj: TriggerRule, form: TriggerRuleAdminForm, change: bool
+    ) -> None:
         existing = TriggerRule.objects.get(pk=obj.pk) if change and obj.pk else None
         try:
             saved = trigger_rule_save(
@@ -437,7 +439,7 @@ class TriggerFiringAdmin(admin.ModelAdmin[TriggerFiring]):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: TriggerFiring | None = None) -> bool:
         return False
 
     @admin.action(description="Run the actions of the selected failed firings again")

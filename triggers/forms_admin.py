@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypedDict
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -34,9 +34,16 @@ ACRONYMS = {"rfm": "RFM", "sms": "SMS", "url": "URL"}
 
 
 class EntryType(Protocol):
-    id: str
-    label: str
-    form: type[forms.Form]
+    """A condition type or an action type, as the editor sees it."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def label(self) -> str: ...
+
+    @property
+    def form(self) -> type[forms.Form]: ...
 
     def describe(self, options: dict[str, Any]) -> str: ...
 
@@ -46,9 +53,38 @@ class EntryType(Protocol):
 
 
 class Registry(Protocol):
-    def get(self, type_id: str) -> Any: ...
+    def get(self, type_id: str) -> EntryType | None: ...
 
-    def __iter__(self) -> Iterator[Any]: ...
+    def __iter__(self) -> Iterator[EntryType]: ...
+
+
+class FieldContext(TypedDict):
+    """One option field of a row, as rule_options.html renders it."""
+
+    bound: forms.BoundField
+    errors: list[str]
+
+
+class RowContext(TypedDict):
+    """One row, as rule_row.html renders it."""
+
+    index: int | Literal["__prefix__"]  # the blank row the script copies has no number
+    prefix: str  # e.g. "conditions-1"
+    path: str  # e.g. "conditions[1]"
+    type_select: SafeString
+    type_errors: list[str]
+    row_errors: list[str]
+    phrase: str  # the type's label
+    in_words: str  # the label filled in with the row's options, when they are valid
+    fields: list[FieldContext]
+
+
+class TypeTemplate(TypedDict):
+    """The option fields of one type, for the script to show when a type is picked."""
+
+    type: str
+    phrase: str
+    fields: list[FieldContext]
 
 
 def editor_requested(data: Mapping[str, Any]) -> bool:
@@ -83,7 +119,7 @@ class Row:
 
     type: str
     raw: dict[str, Any] | None = None
-    options: dict[str, Any] | None = None
+    options: Mapping[str, Any] | None = None
     problem: bool = False
 
 
@@ -128,7 +164,7 @@ def entries_normalise(registry: Registry, entries: Iterable[Any]) -> list[Any]:
     return out
 
 
-def _initial(form_class: type[forms.Form], options: dict[str, Any]) -> dict[str, Any]:
+def _initial(form_class: type[forms.Form], options: Mapping[str, Any]) -> dict[str, Any]:
     """Options as initial values; an empty JSON option shows as an empty box, not "null"."""
     initial = dict(options)
     for name, option in form_class.base_fields.items():
@@ -263,11 +299,11 @@ class RuleEntriesWidget(forms.Widget):
             return handler.form(data=data, prefix=prefix)
         return handler.form(initial=_initial(handler.form, row.options or {}), prefix=prefix)
 
-    def _row_context(self, index: int, row: Row) -> dict[str, Any]:
+    def _row_context(self, index: int, row: Row) -> RowContext:
         prefix = f"{self.kind}-{index}"
         path = f"{self.kind}[{index}]"
         handler = self.registry.get(row.type) if row.type else None
-        fields: list[dict[str, Any]] = []
+        fields: list[FieldContext] = []
         in_words = ""
         if handler is not None:
             form = self._options_form(handler, row, prefix)
@@ -295,7 +331,7 @@ class RuleEntriesWidget(forms.Widget):
             "fields": fields,
         }
 
-    def _blank_row(self) -> dict[str, Any]:
+    def _blank_row(self) -> RowContext:
         prefix = f"{self.kind}-__prefix__"
         return {
             "index": "__prefix__",
@@ -309,7 +345,7 @@ class RuleEntriesWidget(forms.Widget):
             "fields": [],
         }
 
-    def _type_templates(self) -> list[dict[str, Any]]:
+    def _type_templates(self) -> list[TypeTemplate]:
         prefix = f"{self.kind}-__prefix__"
         return [
             {

@@ -12,7 +12,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -26,6 +26,7 @@ from core.db import rows_insert_ignoring_conflicts
 from crm.models import Contact
 from segments.models import Segment
 from triggers.actions import actions as action_registry
+from triggers.actions.base import ActionFailure
 from triggers.compiler import CompiledRuleset, CompileError, rule_needs, ruleset_compile
 from triggers.conditions import conditions as condition_registry
 from triggers.engine import engine
@@ -105,12 +106,16 @@ class RuleInfo:
     version: int
     reentry: str
     reentry_days: int | None
-    snapshot: dict[str, Any]
+    snapshot: Mapping[str, Any]  # a RuleSnapshot, or the dry run's edited copy of one
+
+
+# (rules, last update, sum of versions): moves on every create, edit or delete.
+RulesStamp = tuple[int, dt.datetime | None, int | None]
 
 
 @dataclass
 class _Current:
-    stamp: tuple[Any, ...] | None = None
+    stamp: RulesStamp | None = None
     checked_at: float = 0.0
     compiled: CompiledRuleset | None = None
     rules: dict[str, RuleInfo] = field(default_factory=dict)
@@ -126,7 +131,7 @@ def ruleset_forget() -> None:
         _CURRENT.checked_at = 0.0
 
 
-def rules_stamp() -> tuple[Any, ...]:
+def rules_stamp() -> RulesStamp:
     """Changes whenever any rule is created, edited or deleted: one cheap aggregate."""
     row = TriggerRule.objects.aggregate(n=Count("id"), last=Max("updated_at"), v=Sum("version"))
     return (row["n"], row["last"], row["v"])
@@ -158,7 +163,7 @@ def ruleset_current(*, force: bool = False) -> tuple[CompiledRuleset, dict[str, 
                     version=rule.version,
                     reentry=rule.reentry,
                     reentry_days=rule.reentry_days,
-                    snapshot=dict(snap),
+                    snapshot=snap.copy(),
                 )
                 for rule, snap in zip(rules, snapshots, strict=True)
             }
@@ -342,10 +347,10 @@ def _actions_enqueue(firing_ids: list[int]) -> None:
 # --- Actions ---------------------------------------------------------------------------------
 
 
-def _actions_of(firings: Sequence[TriggerFiring]) -> dict[int, list[dict[str, Any]]]:
+def _actions_of(firings: Sequence[TriggerFiring]) -> dict[int, Sequence[Mapping[str, Any]]]:
     """{firing id: the actions of the rule version that fired}, in one query."""
     wanted = {(f.rule_id, f.rule_version) for f in firings}
-    found: dict[tuple[int, int], list[dict[str, Any]]] = {}
+    found: dict[tuple[int, int], Sequence[Mapping[str, Any]]] = {}
     if wanted:
         condition = Q()
         for rule_id, version in wanted:
@@ -360,7 +365,7 @@ def _actions_of(firings: Sequence[TriggerFiring]) -> dict[int, list[dict[str, An
     }
 
 
-def actions_database_only(entries: Iterable[dict[str, Any]]) -> bool:
+def actions_database_only(entries: Iterable[Mapping[str, Any]]) -> bool:
     """True when every action only writes to the database (no network): such a rule's
     actions can run inside one transaction, and right after the evaluation that fired."""
     for entry in entries:
@@ -379,7 +384,7 @@ def _firing_claim(firing: TriggerFiring) -> bool:
 
 
 def firing_actions_run(
-    *, firing: TriggerFiring, entries: list[dict[str, Any]] | None = None
+    *, firing: TriggerFiring, entries: Sequence[Mapping[str, Any]] | None = None
 ) -> TriggerFiring:
     """Claim a pending firing (one conditional UPDATE: only one worker wins), run its
     rule's actions in order, record each outcome; the first error stops the rest and is
@@ -405,31 +410,28 @@ def firing_actions_run(
 
 
 def _firing_actions_do(
-    *, firing: TriggerFiring, entries: list[dict[str, Any]], savepoints: bool
+    *, firing: TriggerFiring, entries: Sequence[Mapping[str, Any]], savepoints: bool
 ) -> TriggerFiring:
-    outcomes: list[dict[str, Any]] = []
+    outcomes: list[Mapping[str, object]] = []
     error = ""
     for index, entry in enumerate(entries):
         handler = action_registry.get(str(entry.get("id")))
-        options = {key: value for key, value in entry.items() if key != "id"}
         try:
             if handler is None:
                 raise ValueError(f"unknown action type {entry.get('id')!r}")
             # Inside the firing's transaction, a savepoint: a failed action's writes go,
             # the outcome of those before it stays (a network action is never inside one).
             with transaction.atomic() if savepoints else contextlib.nullcontext():
-                outcome = handler.run(options, firing=firing, contact_id=firing.contact_id)
+                outcome = handler.run_entry(entry, firing=firing, contact_id=firing.contact_id)
         except Exception as exc:
             logger.exception(
                 "trigger %s firing %s: action %s failed", firing.rule_id, firing.pk, index
             )
             error = f"actions[{index}] ({entry.get('id')}): {exc.__class__.__name__}: {exc}"
             outcomes.append(
-                {
-                    "id": entry.get("id"),
-                    "error": str(exc),
-                    "traceback": traceback.format_exc(limit=5),
-                }
+                ActionFailure(
+                    id=entry.get("id"), error=str(exc), traceback=traceback.format_exc(limit=5)
+                )
             )
             break
         outcomes.append({"id": entry.get("id"), **outcome})
@@ -548,7 +550,7 @@ def _firings_run_now(firing_ids: list[int]) -> None:
 # --- Sweeps ------------------------------------------------------------------------------------
 
 
-def rule_candidates(*, snapshot: dict[str, Any], rule_id: int | None, now: dt.datetime) -> Q:
+def rule_candidates(*, snapshot: Mapping[str, Any], rule_id: int | None, now: dt.datetime) -> Q:
     """A Contact filter that every contact who can fire the rule now satisfies."""
     filters: list[Q | None] = []
     for entry in snapshot["conditions"]:
@@ -556,7 +558,7 @@ def rule_candidates(*, snapshot: dict[str, Any], rule_id: int | None, now: dt.da
         options = {key: value for key, value in entry.items() if key != "id"}
         filters.append(handler.candidates(options, now=now) if handler else None)
     narrowing = Q()
-    if snapshot.get("match_mode") == "any":
+    if snapshot.get("match_mode") == TriggerRule.MatchMode.ANY:
         if filters and all(f is not None for f in filters):
             for item in filters:
                 narrowing |= item  # type: ignore[operator]
@@ -575,9 +577,9 @@ def rule_candidates(*, snapshot: dict[str, Any], rule_id: int | None, now: dt.da
         )
     if rule_id is not None:
         fired = TriggerFiring.objects.filter(rule_id=rule_id)
-        if snapshot.get("reentry") == "once_ever":
+        if snapshot.get("reentry") == TriggerRule.Reentry.ONCE_EVER:
             narrowing &= ~Q(id__in=fired.values("contact_id"))
-        elif snapshot.get("reentry") == "once_per_days":
+        elif snapshot.get("reentry") == TriggerRule.Reentry.ONCE_PER_DAYS:
             recent = fired.filter(
                 fired_at__gt=now - dt.timedelta(days=snapshot.get("reentry_days") or 1)
             )
@@ -585,7 +587,7 @@ def rule_candidates(*, snapshot: dict[str, Any], rule_id: int | None, now: dt.da
     return narrowing
 
 
-def _active(snapshot: dict[str, Any], now: dt.datetime) -> bool:
+def _active(snapshot: Mapping[str, Any], now: dt.datetime) -> bool:
     start, end = snapshot.get("active_from"), snapshot.get("active_until")
     if start and dt.datetime.fromisoformat(start) > now:
         return False

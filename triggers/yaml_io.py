@@ -4,9 +4,9 @@ imports nothing when any is invalid; every error names the rule and the field.""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import yaml
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import transaction
 
 from triggers.models import TriggerRule
@@ -28,12 +28,13 @@ class ImportReport:
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
-    errors: list[str] = field(
-        default_factory=list
-    )  # "rules[1] (win-back): conditions[0].days: ..."
+    # e.g. "rules[1] (win-back): conditions[0].days: ..."
+    errors: list[str] = field(default_factory=list)
 
 
-def rules_import(*, text: str, user: Any = None) -> ImportReport:
+def rules_import(
+    *, text: str, user: AbstractBaseUser | AnonymousUser | None = None
+) -> ImportReport:
     from triggers.services import trigger_rule_save
 
     report = ImportReport()

@@ -20,7 +20,7 @@ from campaigns.rendering.context import message_context, recent_context_for
 from campaigns.rendering.engine import RenderLimitError, render_budget
 from campaigns.rendering.links import MissingValueError, missing_values_held
 from campaigns.rendering.text import html_to_text
-from crm.models import Contact
+from crm.models import Channel, Contact
 
 FIELD_LABELS = {
     "subject": "subject",
@@ -146,7 +146,7 @@ def render_message(
         preview=preview,
     )
 
-    if campaign.channel == "sms":
+    if campaign.channel == Channel.SMS:
         sms_body = render_field("sms_body", template.sms_body, context, html=False).strip()
         _check_sms_length(sms_body, campaign)
         return RenderedMessage(subject="", preheader="", html="", text="", sms_body=sms_body)

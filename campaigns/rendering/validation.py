@@ -9,7 +9,7 @@ from typing import Any
 from campaigns.models import Campaign, MessageTemplate
 from campaigns.rendering.context import message_context, recent_context_for
 from campaigns.rendering.render import FIELD_LABELS, RenderError, render_field
-from crm.models import Contact
+from crm.models import Channel, Contact
 
 SAMPLE_CONTACTS = 3
 
@@ -41,7 +41,7 @@ def _sample_recent() -> dict[str, Any]:
 
 
 def _fields_for(template: MessageTemplate) -> Iterable[tuple[str, bool]]:
-    if template.channel == "sms":
+    if template.channel == Channel.SMS:
         yield "sms_body", False
     else:
         yield from (
@@ -64,7 +64,7 @@ def template_errors(
         if message not in errors.setdefault(field, []):
             errors[field].append(message)
 
-    if template.channel == "sms":
+    if template.channel == Channel.SMS:
         if not template.sms_body.strip():
             add("sms_body", "an SMS template needs an SMS body")
     else:

@@ -23,6 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from campaigns.models import ThrottleBucket
+from crm.models import Channel
 
 _LUA = """
 local rate = tonumber(ARGV[1])
@@ -43,9 +44,9 @@ return {granted, tostring(tokens)}
 
 
 def channel_rate(channel: str) -> float:
-    rates = {
-        "email": settings.SEND_RATE_EMAIL_PER_SECOND,
-        "sms": settings.SEND_RATE_SMS_PER_SECOND,
+    rates: dict[str, float] = {
+        Channel.EMAIL: settings.SEND_RATE_EMAIL_PER_SECOND,
+        Channel.SMS: settings.SEND_RATE_SMS_PER_SECOND,
     }
     return float(rates.get(channel, 0) or 0)
 

@@ -21,7 +21,7 @@ from campaigns.services.consent_actions import (
 )
 from campaigns.tokens import UnsubscribePayload, preferences_token, unsubscribe_payload
 from campaigns.views import common
-from crm.models import ConsentRecord, Contact
+from crm.models import Channel, ConsentRecord, Contact
 
 ONE_CLICK_BODY = "One-Click"
 
@@ -44,7 +44,7 @@ def _context(token: str, payload: UnsubscribePayload, contact: Contact) -> dict[
         "stop_topic_text": common.stop_topic_text(channel=channel, purpose=purpose),
         "stop_all_text": common.stop_all_text(channel=channel),
         "resubscribe_text": common.resubscribe_text(channel=channel, purpose=purpose),
-        "is_sms": channel == "sms",
+        "is_sms": channel == Channel.SMS,
         "preferences_path": reverse(
             "campaigns:preferences", args=[preferences_token(contact_id=contact.pk)]
         ),

@@ -10,6 +10,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from crm.models import MARKETING, Channel, ConsentRecord
+
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _DATETIME = {"type": "string", "format": "date-time", "examples": ["2026-03-01T09:30:00Z"]}
 
@@ -320,9 +322,9 @@ _SCHEMA: dict[str, Any] = {
                 "required": ["channel", "status"],
                 "additionalProperties": False,
                 "properties": {
-                    "channel": {"enum": ["email", "sms"]},
-                    "purpose": {"type": "string", "default": "marketing", "maxLength": 64},
-                    "status": {"enum": ["granted", "withdrawn"]},
+                    "channel": {"enum": Channel.values},
+                    "purpose": {"type": "string", "default": MARKETING, "maxLength": 64},
+                    "status": {"enum": ConsentRecord.Status.values},
                     "text": {
                         "type": "string",
                         "description": "The words the person agreed to, as shown.",
@@ -369,7 +371,7 @@ _SCHEMA: dict[str, Any] = {
                 "type": "object",
                 "required": ["channel", "purpose", "status"],
                 "properties": {
-                    "channel": {"enum": ["email", "sms"]},
+                    "channel": {"enum": Channel.values},
                     "purpose": {"type": "string"},
                     "status": {
                         "enum": ["recorded", "unchanged", "refused"],
@@ -409,9 +411,9 @@ _SCHEMA: dict[str, Any] = {
             "ConsentState": {
                 "type": "object",
                 "properties": {
-                    "channel": {"enum": ["email", "sms"]},
+                    "channel": {"enum": Channel.values},
                     "purpose": {"type": "string"},
-                    "status": {"enum": ["granted", "withdrawn"]},
+                    "status": {"enum": ConsentRecord.Status.values},
                     "source": {"type": "string", "examples": ["api", "form", "sms_keyword"]},
                     "at": _DATETIME,
                 },

@@ -548,7 +548,7 @@ def _record_consent(
 
 
 def _address_of(values: Mapping[str, Any], channel: str) -> str | None:
-    address = values.get("email") if channel == "email" else values.get("phone")
+    address = values.get("email") if channel == Channel.EMAIL else values.get("phone")
     return str(address) if address else None
 
 
@@ -558,7 +558,7 @@ def _suppressed_hashes(entities: Sequence[Mapping[str, Any]]) -> dict[tuple[str,
     wanted = {
         (channel, address_hash(channel, address))
         for values in entities
-        for channel in ("email", "sms")
+        for channel in (Channel.EMAIL, Channel.SMS)
         if (address := _address_of(values, channel))
     }
     if not wanted:

@@ -26,6 +26,7 @@ from django.db.models.fields.reverse_related import ForeignObjectRel
 from django.utils import timezone
 
 from crm.models import (
+    Channel,
     ConsentRecord,
     Contact,
     ContactAlias,
@@ -192,14 +193,14 @@ def _proof_anonymised(proof: Any) -> dict[str, Any]:
 def _addresses_to_suppress(contact: Contact) -> set[tuple[str, str]]:
     addresses: set[tuple[str, str]] = set()
     if contact.email:
-        addresses.add(("email", contact.email))
+        addresses.add((Channel.EMAIL, contact.email))
     if contact.phone:
-        addresses.add(("sms", contact.phone))
+        addresses.add((Channel.SMS, contact.phone))
     aliases = ContactAlias.objects.filter(
         contact=contact, kind__in=[ContactAlias.Kind.EMAIL, ContactAlias.Kind.PHONE]
     ).values_list("kind", "value")
     for kind, value in aliases:
-        addresses.add(("email" if kind == ContactAlias.Kind.EMAIL else "sms", value))
+        addresses.add((Channel.EMAIL if kind == ContactAlias.Kind.EMAIL else Channel.SMS, value))
     # A merge kept the duplicate's profile as it was; its addresses are the person's too.
     snapshots = ContactMerge.objects.filter(survivor=contact).values_list(
         "duplicate_snapshot", flat=True
@@ -207,7 +208,7 @@ def _addresses_to_suppress(contact: Contact) -> set[tuple[str, str]]:
     for snapshot in snapshots:
         if not isinstance(snapshot, dict):
             continue
-        for channel, field in (("email", "email"), ("sms", "phone")):
+        for channel, field in ((Channel.EMAIL, "email"), (Channel.SMS, "phone")):
             kept = snapshot.get(field)
             if isinstance(kept, str) and kept:
                 addresses.add((channel, kept))

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal, NotRequired, TypedDict
 
 from django import forms
 from django.db import transaction
@@ -14,12 +15,29 @@ from triggers.actions.base import ActionError, ActionType, actions
 if TYPE_CHECKING:
     from triggers.models import TriggerFiring
 
-VALUE_TYPES = (
+ValueType = Literal["text", "number", "boolean", "now"]
+AttributeValue = str | int | float | bool
+
+VALUE_TYPES: tuple[tuple[ValueType, str], ...] = (
     ("text", "text"),
     ("number", "number"),
     ("boolean", "true / false"),
     ("now", "the time of the firing (ISO 8601)"),
 )
+
+
+class SetAttributeOptions(TypedDict):
+    """e.g. {"attribute": "winback_sent", "value": true, "value_type": "boolean"}"""
+
+    attribute: str
+    value: NotRequired[AttributeValue]  # left out when blank
+    value_type: NotRequired[ValueType]  # the form always sets it; "text" when left out
+
+
+class SetAttributeResult(TypedDict):
+    attribute: str
+    value: AttributeValue  # as written: a "now" value is the firing's time
+    previous: object  # what the attribute held before, None when it was unset
 
 
 class SetAttributeForm(forms.Form):
@@ -47,16 +65,24 @@ class SetAttributeForm(forms.Form):
 
 
 @actions.register
-class SetAttribute(ActionType):
+class SetAttribute(ActionType[SetAttributeOptions, SetAttributeResult]):
     id = "set_attribute"
     database_only = True
     label = "set attribute {attribute} to {value}"
     form = SetAttributeForm
 
+    def options(self, stored: Mapping[str, Any]) -> SetAttributeOptions:
+        options = SetAttributeOptions(attribute=stored["attribute"])
+        if "value" in stored:
+            options["value"] = stored["value"]
+        if "value_type" in stored:
+            options["value_type"] = stored["value_type"]
+        return options
+
     def run(
-        self, options: dict[str, Any], *, firing: TriggerFiring, contact_id: int
-    ) -> dict[str, Any]:
-        value: Any = options.get("value", "")
+        self, options: SetAttributeOptions, *, firing: TriggerFiring, contact_id: int
+    ) -> SetAttributeResult:
+        value = options.get("value", "")
         if options.get("value_type") == "now":
             value = (firing.fired_at or timezone.now()).isoformat()
         with transaction.atomic():

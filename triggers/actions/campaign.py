@@ -3,7 +3,8 @@ who lack consent (or an address) for the first campaign's channel: SMS, else ema
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 from django import forms
 
@@ -14,6 +15,20 @@ from triggers.actions.base import ActionError, ActionType, actions
 if TYPE_CHECKING:
     from campaigns.models import Campaign
     from triggers.models import TriggerFiring
+
+
+class SendCampaignOptions(TypedDict):
+    """e.g. {"campaign": "win-back-sms", "fallback_campaign": "win-back-email"}"""
+
+    campaign: str  # a campaign's slug
+    fallback_campaign: NotRequired[str]
+
+
+class SendCampaignResult(TypedDict):
+    campaign: str  # the slug of the campaign sent
+    channel: str  # a crm.models.Channel value
+    fallback: bool
+    delivery_id: int | None  # None when nothing was delivered (a draft or cancelled campaign)
 
 
 class CampaignSlugField(forms.SlugField):
@@ -47,21 +62,27 @@ def _reachable(campaign: Campaign, contact: Contact, consent: dict[tuple[str, st
 
 
 @actions.register
-class SendCampaign(ActionType):
+class SendCampaign(ActionType[SendCampaignOptions, SendCampaignResult]):
     id = "send_campaign"
     database_only = True
     label = "send campaign {campaign} (fallback: {fallback_campaign})"
     form = SendCampaignForm
 
-    def describe(self, options: dict[str, Any]) -> str:
+    def options(self, stored: Mapping[str, Any]) -> SendCampaignOptions:
+        options = SendCampaignOptions(campaign=stored["campaign"])
+        if "fallback_campaign" in stored:
+            options["fallback_campaign"] = stored["fallback_campaign"]
+        return options
+
+    def describe(self, options: Mapping[str, Any]) -> str:
         text = f"send campaign {options.get('campaign')}"
         if options.get("fallback_campaign"):
             text += f", else {options['fallback_campaign']}"
         return text
 
     def run(
-        self, options: dict[str, Any], *, firing: TriggerFiring, contact_id: int
-    ) -> dict[str, Any]:
+        self, options: SendCampaignOptions, *, firing: TriggerFiring, contact_id: int
+    ) -> SendCampaignResult:
         # Lazily: campaigns' dispatch is a layer below but loads its own heavy imports.
         from campaigns.models import Campaign
         from campaigns.services.dispatch import campaign_deliver_to_contact

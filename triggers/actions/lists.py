@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django import forms
 
@@ -21,6 +22,12 @@ class ListSlugField(forms.SlugField):
             raise forms.ValidationError(f"no static list with the slug {value!r}.")
 
 
+class ListOptions(TypedDict):
+    """e.g. {"list": "vip-callback"}"""
+
+    list: str  # a static list's slug
+
+
 class ListForm(forms.Form):
     list = ListSlugField(help_text="A static list's slug, e.g. vip-callback")
 
@@ -35,14 +42,17 @@ def _list(slug: str) -> Any:
 
 
 @actions.register
-class AddToList(ActionType):
+class AddToList(ActionType[ListOptions, dict[str, Any]]):
     id = "add_to_list"
     database_only = True
     label = "add to the static list {list}"
     form = ListForm
 
+    def options(self, stored: Mapping[str, Any]) -> ListOptions:
+        return ListOptions(list=stored["list"])
+
     def run(
-        self, options: dict[str, Any], *, firing: TriggerFiring, contact_id: int
+        self, options: ListOptions, *, firing: TriggerFiring, contact_id: int
     ) -> dict[str, Any]:
         from triggers.models import StaticListMember
 
@@ -55,14 +65,17 @@ class AddToList(ActionType):
 
 
 @actions.register
-class RemoveFromList(ActionType):
+class RemoveFromList(ActionType[ListOptions, dict[str, Any]]):
     id = "remove_from_list"
     database_only = True
     label = "remove from the static list {list}"
     form = ListForm
 
+    def options(self, stored: Mapping[str, Any]) -> ListOptions:
+        return ListOptions(list=stored["list"])
+
     def run(
-        self, options: dict[str, Any], *, firing: TriggerFiring, contact_id: int
+        self, options: ListOptions, *, firing: TriggerFiring, contact_id: int
     ) -> dict[str, Any]:
         from triggers.models import StaticListMember
 

@@ -17,7 +17,8 @@ import ipaddress
 import json
 import socket
 import ssl
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 from urllib.parse import urlsplit
 
 from django import forms
@@ -31,6 +32,30 @@ if TYPE_CHECKING:
 
 SIGNATURE_HEADER = "X-Cadence-Signature"
 MAX_TIMEOUT = 30
+
+
+class WebhookOptions(TypedDict):
+    """e.g. {"url": "https://hooks.example.com/cadence", "timeout": 5.0}"""
+
+    url: str
+    timeout: NotRequired[float]  # seconds; 5 when left out
+
+
+class WebhookResult(TypedDict):
+    url: str
+    status: int  # the HTTP status the receiver answered, always 2xx
+
+
+class WebhookPayload(TypedDict):
+    """The JSON body of the POST; the receiver's contract, so its keys never change."""
+
+    rule: str  # the rule's slug
+    rule_version: int
+    firing_id: int
+    occurrence: str
+    contact: str | None  # the contact's uuid; None when it no longer exists
+    fired_at: str  # ISO 8601
+    sent_at: str
 
 
 class WebhookForm(forms.Form):
@@ -128,7 +153,7 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
 
 
-def webhook_post(*, url: str, payload: dict[str, Any], timeout: float) -> tuple[int, str]:
+def webhook_post(*, url: str, payload: WebhookPayload, timeout: float) -> tuple[int, str]:
     secret = getattr(settings, "TRIGGER_WEBHOOK_SECRET", "")
     if not secret:
         raise ActionError("set TRIGGER_WEBHOOK_SECRET to sign outgoing webhooks")
@@ -165,18 +190,24 @@ def webhook_post(*, url: str, payload: dict[str, Any], timeout: float) -> tuple[
 
 
 @actions.register
-class CallWebhook(ActionType):
+class CallWebhook(ActionType[WebhookOptions, WebhookResult]):
     id = "webhook"
     label = "call the webhook {url}"
     form = WebhookForm
 
+    def options(self, stored: Mapping[str, Any]) -> WebhookOptions:
+        options = WebhookOptions(url=stored["url"])
+        if "timeout" in stored:
+            options["timeout"] = stored["timeout"]
+        return options
+
     def run(
-        self, options: dict[str, Any], *, firing: TriggerFiring, contact_id: int
-    ) -> dict[str, Any]:
+        self, options: WebhookOptions, *, firing: TriggerFiring, contact_id: int
+    ) -> WebhookResult:
         from crm.models import Contact
 
         contact_uuid = Contact.objects.filter(pk=contact_id).values_list("uuid", flat=True).first()
-        payload = {
+        payload: WebhookPayload = {
             "rule": firing.rule.slug,
             "rule_version": firing.rule_version,
             "firing_id": firing.pk,
