@@ -1,4 +1,4 @@
-"""Add the contact to, or remove it from, a static list (triggers.StaticList)."""
+"""Add the contact to, or remove it from, a static list (segments.StaticList)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 class ListSlugField(forms.SlugField):
     def validate(self, value: Any) -> None:
-        from triggers.models import StaticList
+        from segments.models import StaticList
 
         super().validate(value)
         if value and not StaticList.objects.filter(slug=value).exists():
@@ -26,7 +26,7 @@ class ListForm(forms.Form):
 
 
 def _list(slug: str) -> Any:
-    from triggers.models import StaticList
+    from segments.models import StaticList
 
     found = StaticList.objects.filter(slug=slug).first()
     if found is None:
@@ -44,12 +44,12 @@ class AddToList(ActionType):
     def run(
         self, options: dict[str, Any], *, firing: TriggerFiring, contact_id: int
     ) -> dict[str, Any]:
-        from triggers.models import StaticListMember
+        from segments.models import StaticListMember
 
         _, created = StaticListMember.objects.get_or_create(
             static_list=_list(options["list"]),
             contact_id=contact_id,
-            defaults={"added_by_firing": firing},
+            defaults={"added_by_firing_id": firing.pk},
         )
         return {"list": options["list"], "added": created}
 
@@ -64,7 +64,7 @@ class RemoveFromList(ActionType):
     def run(
         self, options: dict[str, Any], *, firing: TriggerFiring, contact_id: int
     ) -> dict[str, Any]:
-        from triggers.models import StaticListMember
+        from segments.models import StaticListMember
 
         removed, _ = StaticListMember.objects.filter(
             static_list=_list(options["list"]), contact_id=contact_id
