@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from django.db.models import Exists, OuterRef, QuerySet
 
 from campaigns.models import Campaign
+from core.keyset import keyset_pages
 from crm.models import Contact
 from segments.models import SegmentMembership
 
@@ -42,14 +43,8 @@ def audience_chunks(
     *, campaign: Campaign, chunk_size: int = 2000
 ) -> Iterator[list[tuple[int, str]]]:
     """[(contact id, time zone)] in id order, chunk by chunk (keyset pagination)."""
-    queryset = audience_queryset(campaign=campaign).order_by("pk")
-    last_id = 0
-    while True:
-        chunk = list(queryset.filter(pk__gt=last_id).values_list("pk", "timezone")[:chunk_size])
-        if not chunk:
-            return
-        yield chunk
-        last_id = chunk[-1][0]
+    rows = audience_queryset(campaign=campaign).values_list("pk", "timezone")
+    yield from keyset_pages(rows, size=chunk_size)
 
 
 def contact_excluded(*, campaign: Campaign, contact_id: int) -> bool:
