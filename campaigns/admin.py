@@ -192,6 +192,7 @@ class CampaignForm(forms.ModelForm[Campaign]):
             "kind",
             "status",
             "audience",
+            "audience_list",
             "exclusion_segments",
             "holdout_percent",
             "scheduled_at",
@@ -324,7 +325,10 @@ class CampaignAdmin(admin.ModelAdmin[Campaign]):
     actions = ("pause_selected", "resume_selected", "cancel_selected")
     fieldsets = (
         (None, {"fields": ("name", "slug", "channel", "kind", "status", "progress")}),
-        (_("Audience"), {"fields": ("audience", "exclusion_segments", "holdout_percent")}),
+        (
+            _("Audience"),
+            {"fields": ("audience", "audience_list", "exclusion_segments", "holdout_percent")},
+        ),
         (
             _("Schedule"),
             {

@@ -84,6 +84,18 @@ class Campaign(models.Model):
         related_name="campaigns",
         help_text="Who receives a broadcast or recurring send; optional for triggered ones.",
     )
+    audience_list = models.ForeignKey(
+        "segments.StaticList",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="campaigns",
+        verbose_name="audience list",
+        help_text=(
+            "A static list to send to instead of a segment, e.g. VIP callback; a campaign has "
+            "one audience, a segment or a list."
+        ),
+    )
     exclusion_segments = models.ManyToManyField(
         "segments.Segment",
         blank=True,
@@ -255,7 +267,7 @@ class Campaign(models.Model):
         return self.name
 
     def clean(self) -> None:
-        errors: dict[str, str] = {}
+        errors: dict[str, str] = self._audience_errors()
         chosen = self.default_variant if self.default_variant_id is not None else None
         if chosen is not None and (self.pk is None or chosen.campaign_id != self.pk):
             errors["default_variant"] = "Choose one of this campaign's own variants."
@@ -271,6 +283,30 @@ class Campaign(models.Model):
         errors.update(self._sample_errors())
         if errors:
             raise ValidationError(errors)
+
+    def _audience_errors(self) -> dict[str, str]:
+        """One audience, so a marketer never wonders which of two a send went to. A draft may
+        still lack one; a triggered campaign goes to whoever its rule picks and needs none."""
+        if self.audience_id is not None and self.audience_list_id is not None:
+            return {
+                "audience_list": (
+                    "Choose a segment or a static list as the audience, not both: the campaign "
+                    "is sent to one of them."
+                )
+            }
+        if (
+            self.audience_id is None
+            and self.audience_list_id is None
+            and self.kind in (self.Kind.BROADCAST, self.Kind.RECURRING)
+            and self.status != self.Status.DRAFT
+        ):
+            return {
+                "audience": (
+                    f"A {self.kind} campaign needs an audience before it leaves draft: choose "
+                    "a segment or a static list."
+                )
+            }
+        return {}
 
     def _horizon_errors(self) -> dict[str, str]:
         """A horizon before the attribution window has passed after the first send would

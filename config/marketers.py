@@ -32,6 +32,8 @@ MARKETER_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "contactcluster": ("view",),
         "contactprediction": ("view",),
         "predictionfit": ("view",),
+        "staticlist": ("view", "add", "change", "delete"),
+        "staticlistmember": ("view", "add", "delete"),
     },
     "campaigns": {
         "campaign": ("view", "add", "change"),
@@ -47,7 +49,5 @@ MARKETER_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "triggerruleversion": ("view",),
         # Firings are the ledger: marketers read them and may retry a failed one (change).
         "triggerfiring": ("view", "change"),
-        "staticlist": ("view", "add", "change", "delete"),
-        "staticlistmember": ("view", "add", "delete"),
     },
 }

@@ -12,7 +12,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
@@ -30,6 +30,7 @@ from segments.models.analytics import (
     PredictionFit,
 )
 from segments.models.definitions import Segment, SegmentMembership, SegmentSizeSnapshot
+from segments.models.lists import StaticList, StaticListMember
 from segments.selectors import (
     segment_current_members,
     segment_preview,
@@ -341,3 +342,26 @@ class PredictionFitAdmin(_ReadOnlyAdmin):
     )
     list_filter = ("status",)
     date_hierarchy = "created_at"
+
+
+class StaticListMemberInline(admin.TabularInline[StaticListMember, StaticList]):
+    model = StaticListMember
+    extra = 0
+    raw_id_fields = ("contact",)
+    readonly_fields = ("added_at", "added_by_firing_id")
+
+
+@admin.register(StaticList)
+class StaticListAdmin(admin.ModelAdmin[StaticList]):
+    list_display = ("name", "slug", "member_count", "created_at")
+    search_fields = ("name", "slug")
+    prepopulated_fields = {"slug": ("name",)}
+    inlines = (StaticListMemberInline,)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[StaticList]:
+        return super().get_queryset(request).annotate(member_total=Count("members"))
+
+    @admin.display(description="members", ordering="member_total")
+    def member_count(self, obj: StaticList) -> int:
+        total: int = getattr(obj, "member_total", 0)
+        return total

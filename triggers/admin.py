@@ -28,13 +28,7 @@ from triggers.forms_admin import (
     editor_requested,
     path_errors_by_kind,
 )
-from triggers.models import (
-    StaticList,
-    StaticListMember,
-    TriggerFiring,
-    TriggerRule,
-    TriggerRuleVersion,
-)
+from triggers.models import TriggerFiring, TriggerRule, TriggerRuleVersion
 from triggers.selectors import (
     rule_dry_run,
     rule_explain,
@@ -452,18 +446,3 @@ class TriggerFiringAdmin(admin.ModelAdmin[TriggerFiring]):
             done += firing.status == TriggerFiring.Status.DONE
         self.message_user(request, f"{done} firing(s) now done.")
         return None
-
-
-class StaticListMemberInline(admin.TabularInline[StaticListMember, StaticList]):
-    model = StaticListMember
-    extra = 0
-    raw_id_fields = ("contact",)
-    readonly_fields = ("added_at", "added_by_firing")
-
-
-@admin.register(StaticList)
-class StaticListAdmin(admin.ModelAdmin[StaticList]):
-    list_display = ("name", "slug", "created_at")
-    search_fields = ("name", "slug")
-    prepopulated_fields = {"slug": ("name",)}
-    inlines = (StaticListMemberInline,)

@@ -1,5 +1,5 @@
-"""Trigger rules, their version history, the firing ledger, the evaluation queue and static
-lists. The database is the state of record; durable_rules only matches (docs/triggers.md)."""
+"""Trigger rules, their version history, the firing ledger and the evaluation queue. The
+database is the state of record; durable_rules only matches (docs/triggers.md)."""
 
 from __future__ import annotations
 
@@ -217,38 +217,3 @@ class TriggerPendingContact(models.Model):
 
     def __str__(self) -> str:
         return f"contact {self.contact_id} queued at {self.queued_at:%H:%M:%S}"
-
-
-class StaticList(models.Model):
-    """A hand-kept list of contacts that rules add to and remove from, e.g. "VIP callback"."""
-
-    name = models.CharField(max_length=200, help_text="e.g. Call back: big spenders")
-    slug = models.SlugField(max_length=100, unique=True, help_text="e.g. vip-callback")
-    description = models.TextField(blank=True)
-    created_at = models.DateTimeField(default=dj_timezone.now, editable=False)
-
-    class Meta:
-        verbose_name = "static list"
-
-    def __str__(self) -> str:
-        return self.name
-
-
-class StaticListMember(models.Model):
-    static_list = models.ForeignKey(StaticList, on_delete=models.CASCADE, related_name="members")
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="static_lists")
-    added_at = models.DateTimeField(default=dj_timezone.now)
-    added_by_firing = models.ForeignKey(
-        TriggerFiring, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-
-    class Meta:
-        verbose_name = "static list member"
-        constraints: ClassVar[list[Any]] = [
-            models.UniqueConstraint(
-                fields=["static_list", "contact"], name="triggers_list_member_unique"
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.contact_id} in {self.static_list_id}"

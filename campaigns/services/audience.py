@@ -1,5 +1,6 @@
-"""Who a campaign goes to, answered in SQL: current members of its audience segment, minus
-members of its exclusion segments, minus erased contacts. Read in keyset chunks by id."""
+"""Who a campaign goes to, answered in SQL: current members of its audience segment, or the
+members of its static list, minus members of its exclusion segments, minus erased contacts.
+Read in keyset chunks by id."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from collections.abc import Iterator
 from django.db.models import Exists, OuterRef, QuerySet
 
 from campaigns.models import Campaign
+from core.keyset import keyset_pages
 from crm.models import Contact
-from segments.models import SegmentMembership
+from segments.models import SegmentMembership, StaticListMember
 
 
 def _excluded(campaign: Campaign) -> Exists | None:
@@ -23,17 +25,27 @@ def _excluded(campaign: Campaign) -> Exists | None:
     )
 
 
-def audience_queryset(*, campaign: Campaign) -> QuerySet[Contact]:
-    if campaign.audience_id is None:
-        return Contact.objects.none()
-    members = Contact.objects.filter(
-        Exists(
+def _included(campaign: Campaign) -> Exists | None:
+    if campaign.audience_id is not None:
+        return Exists(
             SegmentMembership.objects.filter(
                 contact_id=OuterRef("pk"), segment_id=campaign.audience_id, exited_at__isnull=True
             )
-        ),
-        is_erased=False,
-    )
+        )
+    if campaign.audience_list_id is not None:
+        return Exists(
+            StaticListMember.objects.filter(
+                contact_id=OuterRef("pk"), static_list_id=campaign.audience_list_id
+            )
+        )
+    return None
+
+
+def audience_queryset(*, campaign: Campaign) -> QuerySet[Contact]:
+    included = _included(campaign)
+    if included is None:
+        return Contact.objects.none()
+    members = Contact.objects.filter(included, is_erased=False)
     excluded = _excluded(campaign)
     return members.filter(~excluded) if excluded is not None else members
 
@@ -42,14 +54,8 @@ def audience_chunks(
     *, campaign: Campaign, chunk_size: int = 2000
 ) -> Iterator[list[tuple[int, str]]]:
     """[(contact id, time zone)] in id order, chunk by chunk (keyset pagination)."""
-    queryset = audience_queryset(campaign=campaign).order_by("pk")
-    last_id = 0
-    while True:
-        chunk = list(queryset.filter(pk__gt=last_id).values_list("pk", "timezone")[:chunk_size])
-        if not chunk:
-            return
-        yield chunk
-        last_id = chunk[-1][0]
+    rows = audience_queryset(campaign=campaign).values_list("pk", "timezone")
+    yield from keyset_pages(rows, size=chunk_size)
 
 
 def contact_excluded(*, campaign: Campaign, contact_id: int) -> bool:

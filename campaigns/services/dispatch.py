@@ -126,7 +126,7 @@ def campaign_launch(
     now = now or timezone.now()
     if campaign.status == CampaignStatus.CANCELLED:
         raise DispatchError(f"Campaign {campaign.slug!r} is cancelled.")
-    if campaign.audience_id is None:
+    if campaign.audience_id is None and campaign.audience_list_id is None:
         raise DispatchError(f"Campaign {campaign.slug!r} has no audience segment to send to.")
     _check_test_share(campaign)
     variants = _variants(campaign) if winner_variant_id is None else [(winner_variant_id, 1)]

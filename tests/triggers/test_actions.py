@@ -13,11 +13,12 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from segments.models import StaticList, StaticListMember
 from tests.factories import ContactFactory
 from tests.triggers.helpers import make_rule
 from triggers.actions import actions
 from triggers.actions.base import ActionError
-from triggers.models import StaticList, StaticListMember, TriggerFiring
+from triggers.models import TriggerFiring
 
 pytestmark = pytest.mark.django_db
 

@@ -1,4 +1,4 @@
-"""Add the contact to, or remove it from, a static list (triggers.StaticList)."""
+"""Add the contact to, or remove it from, a static list (segments.StaticList)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 class ListSlugField(forms.SlugField):
     def validate(self, value: Any) -> None:
-        from triggers.models import StaticList
+        from segments.models import StaticList
 
         super().validate(value)
         if value and not StaticList.objects.filter(slug=value).exists():
@@ -33,7 +33,7 @@ class ListForm(forms.Form):
 
 
 def _list(slug: str) -> Any:
-    from triggers.models import StaticList
+    from segments.models import StaticList
 
     found = StaticList.objects.filter(slug=slug).first()
     if found is None:
@@ -54,12 +54,12 @@ class AddToList(ActionType[ListOptions, dict[str, Any]]):
     def run(
         self, options: ListOptions, *, firing: TriggerFiring, contact_id: int
     ) -> dict[str, Any]:
-        from triggers.models import StaticListMember
+        from segments.models import StaticListMember
 
         _, created = StaticListMember.objects.get_or_create(
             static_list=_list(options["list"]),
             contact_id=contact_id,
-            defaults={"added_by_firing": firing},
+            defaults={"added_by_firing_id": firing.pk},
         )
         return {"list": options["list"], "added": created}
 
@@ -77,7 +77,7 @@ class RemoveFromList(ActionType[ListOptions, dict[str, Any]]):
     def run(
         self, options: ListOptions, *, firing: TriggerFiring, contact_id: int
     ) -> dict[str, Any]:
-        from triggers.models import StaticListMember
+        from segments.models import StaticListMember
 
         removed, _ = StaticListMember.objects.filter(
             static_list=_list(options["list"]), contact_id=contact_id
