@@ -15,6 +15,16 @@ from typing import Any, ClassVar, cast
 from django import forms
 from django.core.exceptions import ValidationError
 
+from core.conditions import (
+    JsonScalar,
+    PropertyFilter,
+    ValueTest,
+    WhereDialect,
+    operator_choices,
+    value_test_check,
+    value_test_describe,
+    where_clean,
+)
 from crm.models import MARKETING, Channel
 from crm.normalise import normalise_country, validate_timezone
 from segments.compiler.types import (
@@ -24,16 +34,14 @@ from segments.compiler.types import (
     Condition,
     ConsentCondition,
     CountryCondition,
-    JsonScalar,
     LifecycleCondition,
     PredictionCondition,
-    PropertyFilter,
     RecencyCondition,
     RfmCondition,
     SegmentCondition,
     TimezoneCondition,
-    ValueTest,
 )
+from segments.models.analytics import LifecycleStage, RFMGroup
 
 # Contact columns a condition may test; everything else is a custom attribute.
 CONTACT_FIELDS = (
@@ -51,31 +59,26 @@ ATTRIBUTE_PREFIX = "attributes."
 # key lookups read a numeric key as an array index.
 KEY_RE = re.compile(r"(?!.*__)[A-Za-z_][A-Za-z0-9_\-]{0,63}")
 MAX_DAYS = 3650
-LIFECYCLE_STAGES = ("new", "active", "dormant", "churned", "reactivated")
-# The eleven standard RFM groups, by the slug stored on ContactRFM.group.
-RFM_GROUPS = (
-    ("champions", "Champions"),
-    ("loyal", "Loyal"),
-    ("potential_loyalist", "Potential loyalist"),
-    ("new_customers", "New customers"),
-    ("promising", "Promising"),
-    ("need_attention", "Need attention"),
-    ("about_to_sleep", "About to sleep"),
-    ("at_risk", "At risk"),
-    ("cant_lose_them", "Can't lose them"),
-    ("hibernating", "Hibernating"),
-    ("lost", "Lost"),
-)
+LIFECYCLE_STAGES = tuple(LifecycleStage.values)
+RFM_GROUPS = tuple((value, str(label)) for value, label in RFMGroup.choices)
 
-VALUE_OPERATORS = (
-    ("equals", "equals"),
-    ("not_equals", "does not equal"),
-    ("in", "is one of"),
-    ("contains", "contains (ignoring case)"),
-    ("gt", "is greater than"),
-    ("lt", "is less than"),
-    ("is_set", "is set"),
-    ("is_not_set", "is not set"),
+# Segments compare text in SQL with icontains.
+OPERATOR_LABELS = {"contains": "contains (ignoring case)"}
+VALUE_OPERATORS = operator_choices(
+    "equals",
+    "not_equals",
+    "in",
+    "contains",
+    "gt",
+    "lt",
+    "is_set",
+    "is_not_set",
+    labels=OPERATOR_LABELS,
+)
+WHERE = WhereDialect(
+    operators=tuple(name for name, _ in VALUE_OPERATORS),
+    key_re=KEY_RE,
+    key_hint="letters, digits, _ and -, not starting with a digit, no double underscore",
 )
 
 _MESSAGES = {
@@ -206,34 +209,6 @@ class JsonValueField(forms.Field):
         return value
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def value_test_check(operator: str, value: Any) -> tuple[ValueTest | None, str | None]:
-    """The ValueTest for an operator and its value, or the message for what is wrong with
-    the value (the operator itself is checked by its choice field)."""
-    if operator in ("is_set", "is_not_set"):
-        if value not in (None, ""):
-            return None, f"must be left out for {operator}"
-        return ValueTest(operator), None  # type: ignore[arg-type]
-    if value is None or value == "":
-        return None, f"is required for {operator}"
-    if operator == "in":
-        if not isinstance(value, list) or not value:
-            return None, 'must be a non-empty list for "in", e.g. ["pro", "team"]'
-        return ValueTest("in", tuple(value)), None
-    if isinstance(value, list):
-        return None, f'a list is only allowed with "in", not with {operator}'
-    if operator in ("gt", "lt"):
-        if not _is_number(value):
-            return None, f"must be a number for {operator}, got {value!r}"
-        return ValueTest(operator, value), None  # type: ignore[arg-type]
-    if operator == "contains" and not isinstance(value, str):
-        return None, f"must be a text for contains, got {value!r}"
-    return ValueTest(operator, value), None  # type: ignore[arg-type]
-
-
 class ConditionForm(forms.Form):
     """Options of one condition type. Subclasses set `condition_class`, `label` (a phrase
     with {placeholders} for the builder) and implement `to_condition` and `describe`."""
@@ -258,11 +233,7 @@ class ConditionForm(forms.Form):
 
 
 def _value_text(test: ValueTest) -> str:
-    if test.operator in ("is_set", "is_not_set"):
-        return test.operator.replace("_", " ")
-    label = dict(VALUE_OPERATORS)[test.operator]
-    value = list(test.value) if isinstance(test.value, tuple) else test.value
-    return f"{label} {value!r}"
+    return value_test_describe(test, labels=OPERATOR_LABELS)
 
 
 class AttributeForm(ConditionForm):
@@ -338,30 +309,6 @@ class ConsentForm(ConditionForm):
         return f"{condition.state} {condition.channel} consent for {condition.purpose}"
 
 
-class PropertyFilterForm(forms.Form):
-    property = TextField(label="property", max_length=64, error_messages=_MESSAGES)
-    operator = _choice(VALUE_OPERATORS, label="operator")
-    value = JsonValueField(label="value")
-
-    def clean_property(self) -> str:
-        key = str(self.cleaned_data["property"]).strip()
-        if not KEY_RE.fullmatch(key):
-            raise ValidationError(
-                f"{key!r} is not a property name (letters, digits, _ and -, not starting with "
-                "a digit, no double underscore)"
-            )
-        return key
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        if data.get("operator") is not None:
-            test, problem = value_test_check(data["operator"], data.get("value"))
-            if problem:
-                self.add_error("value", problem)
-            data["test"] = test
-        return data
-
-
 BEHAVIOUR_OPERATORS = (
     ("at_least", "at least"),
     ("at_most", "at most"),
@@ -402,34 +349,10 @@ class BehaviourForm(ConditionForm):
         self.filter_errors: list[tuple[str, str]] = []
 
     def clean_where(self) -> tuple[PropertyFilter, ...]:
-        raw = self.cleaned_data.get("where")
-        if raw in (None, "", []):
-            return ()
-        if not isinstance(raw, list):
-            raise ValidationError("must be a list of property filters")
-        filters = []
-        for index, item in enumerate(raw):
-            if not isinstance(item, dict):
-                self.filter_errors.append((f"where[{index}]", "must be an object"))
-                continue
-            unknown = sorted(set(item) - {"property", "operator", "value"})
-            for key in unknown:
-                self.filter_errors.append(
-                    (f"where[{index}].{key}", "is not an option (property, operator, value)")
-                )
-            form = PropertyFilterForm(data=item)
-            if not form.is_valid():
-                for name, messages in form.errors.items():
-                    for message in messages:
-                        self.filter_errors.append((f"where[{index}].{name}", str(message)))
-                continue
-            if not unknown:
-                filters.append(
-                    PropertyFilter(form.cleaned_data["property"], form.cleaned_data["test"])
-                )
+        filters, self.filter_errors = where_clean(self.cleaned_data.get("where"), dialect=WHERE)
         if self.filter_errors:
             raise ValidationError("has invalid property filters")
-        return tuple(filters)
+        return filters
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

@@ -17,11 +17,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, NotRequired, TypedDict
 
-GroupOp = Literal["and", "or", "not"]
-ValueOperator = Literal[
+from core.conditions import JsonScalar, PropertyFilter, PropertyFilterData, ValueTest
+
+# The operators a segment accepts on a value: the shared vocabulary less gte and lte.
+SegmentValueOperator = Literal[
     "equals", "not_equals", "in", "contains", "gt", "lt", "is_set", "is_not_set"
 ]
-JsonScalar = str | int | float | bool
+GroupOp = Literal["and", "or", "not"]
 
 
 # --- The stored JSON ---------------------------------------------------------------------
@@ -35,7 +37,7 @@ class GroupData(TypedDict):
 class AttributeConditionData(TypedDict):
     type: Literal["attribute"]
     field: str  # a contact field such as "country", or "attributes.<key>" for custom ones
-    operator: ValueOperator
+    operator: SegmentValueOperator
     value: NotRequired[JsonScalar | list[JsonScalar]]
 
 
@@ -44,12 +46,6 @@ class ConsentConditionData(TypedDict):
     channel: Literal["email", "sms"]
     purpose: str  # "marketing" or a topic such as "newsletter"
     state: Literal["has", "lacks"]
-
-
-class PropertyFilterData(TypedDict):
-    property: str
-    operator: ValueOperator
-    value: NotRequired[JsonScalar | list[JsonScalar]]
 
 
 class BehaviourConditionData(TypedDict):
@@ -134,14 +130,6 @@ Node = Group | Condition
 
 
 @dataclass(frozen=True)
-class ValueTest:
-    """A comparison of one value (a contact field, a custom attribute, an event property)."""
-
-    operator: ValueOperator
-    value: JsonScalar | tuple[JsonScalar, ...] | None = None
-
-
-@dataclass(frozen=True)
 class AttributeCondition(Condition):
     type: ClassVar[str] = "attribute"
     field: str
@@ -154,12 +142,6 @@ class ConsentCondition(Condition):
     channel: str
     purpose: str
     state: Literal["has", "lacks"]
-
-
-@dataclass(frozen=True)
-class PropertyFilter:
-    property: str
-    test: ValueTest
 
 
 @dataclass(frozen=True)
