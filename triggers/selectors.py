@@ -194,6 +194,11 @@ def rule_dry_run(
     return DryRun(would_fire_now=matched_now, candidates_now=candidates, per_day=per_day)
 
 
+def _reads_rollups(entry: dict[str, Any]) -> bool:
+    handler = condition_registry.get(str(entry["id"]))
+    return handler is not None and handler.candidates_read_rollups
+
+
 def _historical_narrowing(snapshot: dict[str, Any], moment: dt.datetime) -> Any:
     """Candidate filters built on current-state columns (last_activity_at...) would be
     wrong for a past moment; fall back to contacts with any event before it."""
@@ -201,10 +206,7 @@ def _historical_narrowing(snapshot: dict[str, Any], moment: dt.datetime) -> Any:
 
     from crm.models import Event
 
-    uses_current_state = any(
-        entry["id"] in ("dormancy", "days_since_purchase") for entry in snapshot["conditions"]
-    )
-    if not uses_current_state:
+    if not any(_reads_rollups(entry) for entry in snapshot["conditions"]):
         return None
     return Q(
         is_erased=False, id__in=Event.objects.filter(occurred_at__lte=moment).values("contact_id")

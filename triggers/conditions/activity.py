@@ -10,6 +10,7 @@ from typing import Any
 from django import forms
 from django.db.models import Q
 
+from core.conditions import Window
 from triggers.conditions.base import ConditionType, Expression, conditions
 from triggers.facts import BaseNeed, Need
 
@@ -26,6 +27,7 @@ class Dormancy(ConditionType):
     label = "no activity of any kind for {days} days"
     form = DormancyForm
     time_dependent = True
+    candidates_read_rollups = True
 
     def facts_needed(self, options: dict[str, Any]) -> list[Need]:
         return [BaseNeed("inactive_days")]
@@ -34,7 +36,7 @@ class Dormancy(ConditionType):
         return {"$gte": {"inactive_days": int(options["days"])}}
 
     def candidates(self, options: dict[str, Any], *, now: dt.datetime) -> Q | None:
-        return Q(last_activity_at__lte=now - dt.timedelta(days=int(options["days"])))
+        return Q(last_activity_at__lte=Window(int(options["days"]), "day").start(now))
 
 
 class PurchaseDaysForm(forms.Form):
@@ -48,6 +50,7 @@ class DaysSincePurchase(ConditionType):
     label = "last purchase {operator} {days} days ago"
     form = PurchaseDaysForm
     time_dependent = True
+    candidates_read_rollups = True
 
     def facts_needed(self, options: dict[str, Any]) -> list[Need]:
         return [BaseNeed("purchase_days")]
@@ -57,7 +60,7 @@ class DaysSincePurchase(ConditionType):
         return {op: {"purchase_days": int(options["days"])}}
 
     def candidates(self, options: dict[str, Any], *, now: dt.datetime) -> Q | None:
-        edge = now - dt.timedelta(days=int(options["days"]))
+        edge = Window(int(options["days"]), "day").start(now)
         if options["operator"] == "more_than":
             return Q(last_purchase_at__lt=edge)
         return Q(last_purchase_at__gt=edge)

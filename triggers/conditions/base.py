@@ -18,6 +18,10 @@ Expression = dict[str, Any]
 class ConditionType(RegisteredType):
     # True when the answer can change with the clock alone (sweeps re-check these rules).
     time_dependent: ClassVar[bool] = False
+    # True when candidates() reads a rollup on Contact (last_activity_at, last_purchase_at)
+    # that only knows the present, while a backtest rebuilds the fact from past events: a
+    # backtest must not narrow its candidates with it.
+    candidates_read_rollups: ClassVar[bool] = False
 
     def facts_needed(self, options: dict[str, Any]) -> list[Need]:
         raise NotImplementedError

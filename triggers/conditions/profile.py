@@ -10,22 +10,16 @@ from typing import Any
 from django import forms
 from django.db.models import Q
 
+from core.conditions import OperatorField, operator_choices, operator_normalise
+from core.conditions.values import PRESENCE
 from crm.models import MARKETING, Channel
 from crm.selectors import contacts_with_consent
 from segments.models import LifecycleStage, RFMGroup
 from triggers.conditions.base import ConditionType, Expression, conditions
 from triggers.facts import CONTACT_FIELDS, AttributeNeed, BaseNeed, ConsentNeed, Need
 
-ATTRIBUTE_OPERATORS = (
-    ("equals", "equals"),
-    ("not_equals", "does not equal"),
-    ("gt", "greater than"),
-    ("gte", "at least"),
-    ("lt", "less than"),
-    ("lte", "at most"),
-    ("contains", "contains"),
-    ("exists", "is set"),
-    ("not_exists", "is not set"),
+ATTRIBUTE_OPERATORS = operator_choices(
+    "equals", "not_equals", "gt", "gte", "lt", "lte", "contains", "is_set", "is_not_set"
 )
 NUMERIC = {"gt": "$gt", "gte": "$gte", "lt": "$lt", "lte": "$lte"}
 
@@ -35,7 +29,7 @@ class AttributeForm(forms.Form):
         regex=r"^[A-Za-z0-9_]{1,64}$",
         help_text=f"A custom attribute or one of {', '.join(CONTACT_FIELDS)}, e.g. plan",
     )
-    operator = forms.ChoiceField(choices=ATTRIBUTE_OPERATORS, help_text="e.g. equals")
+    operator = OperatorField(choices=ATTRIBUTE_OPERATORS, help_text="e.g. equals")
     value = forms.CharField(required=False, max_length=500, help_text="e.g. pro, or 100")
 
     def clean(self) -> dict[str, Any]:
@@ -46,7 +40,7 @@ class AttributeForm(forms.Form):
                 data["value"] = float(value)
             except (TypeError, ValueError):
                 self.add_error("value", f"a number is needed to compare with {operator}.")
-        elif operator in ("exists", "not_exists"):
+        elif operator in PRESENCE:
             data["value"] = ""
         elif not value:
             self.add_error("value", "a value to compare with is needed.")
@@ -75,12 +69,12 @@ class AttributeCompare(ConditionType):
 
     def compile(self, options: dict[str, Any]) -> Expression:
         need = AttributeNeed(options["attribute"])
-        operator = options["operator"]
+        operator = operator_normalise(options["operator"])
         if operator in NUMERIC:
             return {NUMERIC[operator]: {need.number_key: float(options["value"])}}
-        if operator == "exists":
+        if operator == "is_set":
             return {"$ex": {need.key: 1}}
-        if operator == "not_exists":
+        if operator == "is_not_set":
             return {"$nex": {need.key: 1}}
         if operator == "contains":
             return {"$mt": {need.key: _contains_pattern(str(options["value"]))}}

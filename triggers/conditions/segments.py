@@ -9,6 +9,7 @@ from typing import Any
 from django import forms
 from django.db.models import Q
 
+from core.conditions import Window
 from segments.models import Segment, SegmentMembership
 from triggers.conditions.base import ConditionType, Expression, conditions
 from triggers.facts import Need, SegmentNeed
@@ -81,7 +82,7 @@ class EnteredSegment(ConditionType):
         }
 
     def candidates(self, options: dict[str, Any], *, now: dt.datetime) -> Q | None:
-        since = now - dt.timedelta(hours=int(options["hours"]))
+        since = Window(int(options["hours"]), "hour").start(now)
         entered = SegmentMembership.objects.filter(
             segment__slug=options["segment"], exited_at__isnull=True, entered_at__gte=since
         ).values("contact_id")
@@ -108,7 +109,7 @@ class ExitedSegment(ConditionType):
         }
 
     def candidates(self, options: dict[str, Any], *, now: dt.datetime) -> Q | None:
-        since = now - dt.timedelta(hours=int(options["hours"]))
+        since = Window(int(options["hours"]), "hour").start(now)
         exited = SegmentMembership.objects.filter(
             segment__slug=options["segment"], exited_at__gte=since
         ).values("contact_id")
