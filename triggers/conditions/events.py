@@ -16,6 +16,7 @@ from core.conditions import WhereDialect, Window, where_clean, where_load
 from crm.models import Event
 from triggers.conditions.base import ConditionType, Expression, conditions
 from triggers.facts import EventCountNeed, Need
+from triggers.types import EventAbsentOptions, EventCountOptions
 
 EVENT_NAME = RegexValidator(
     r"^[A-Za-z0-9_.:-]{1,100}$", "An event name: letters, digits, _ . : - (e.g. product_viewed)."
@@ -41,7 +42,7 @@ class WhereField(forms.JSONField):
         return [item.as_data() for item in filters]
 
 
-def _need(options: dict[str, Any]) -> EventCountNeed:
+def _need(options: EventCountOptions | EventAbsentOptions) -> EventCountNeed:
     where = where_load(options.get("where", []))
     return EventCountNeed(event=options["event"], hours=int(options["hours"]), where=where)
 
@@ -62,19 +63,19 @@ class EventCountForm(forms.Form):
 
 
 @conditions.register
-class EventCount(ConditionType):
+class EventCount(ConditionType[EventCountOptions]):
     id = "event_count"
     label = "{event} at least {count} times in {hours} hours"
     form = EventCountForm
     time_dependent = True  # the window slides
 
-    def facts_needed(self, options: dict[str, Any]) -> list[Need]:
+    def facts_needed(self, options: EventCountOptions) -> list[Need]:
         return [_need(options)]
 
-    def compile(self, options: dict[str, Any]) -> Expression:
+    def compile(self, options: EventCountOptions) -> Expression:
         return {"$gte": {_need(options).key: int(options["count"])}}
 
-    def candidates(self, options: dict[str, Any], *, now: dt.datetime) -> Q | None:
+    def candidates(self, options: EventCountOptions, *, now: dt.datetime) -> Q | None:
         since = Window(int(options["hours"]), "hour").start(now)
         recent = Event.objects.filter(
             type=options["event"], occurred_at__gte=since, occurred_at__lte=now
@@ -91,14 +92,14 @@ class EventAbsentForm(forms.Form):
 
 
 @conditions.register
-class EventAbsent(ConditionType):
+class EventAbsent(ConditionType[EventAbsentOptions]):
     id = "event_absent"
     label = "no {event} in {hours} hours"
     form = EventAbsentForm
     time_dependent = True
 
-    def facts_needed(self, options: dict[str, Any]) -> list[Need]:
+    def facts_needed(self, options: EventAbsentOptions) -> list[Need]:
         return [_need(options)]
 
-    def compile(self, options: dict[str, Any]) -> Expression:
+    def compile(self, options: EventAbsentOptions) -> Expression:
         return {_need(options).key: 0}

@@ -13,6 +13,7 @@ from core.conditions import Window
 from segments.models import Segment, SegmentMembership
 from triggers.conditions.base import ConditionType, Expression, conditions
 from triggers.facts import Need, SegmentNeed
+from triggers.types import MemberOptions, RecentOptions
 
 
 class SegmentSlugField(forms.SlugField):
@@ -31,18 +32,18 @@ class RecentForm(MemberForm):
 
 
 @conditions.register
-class InSegment(ConditionType):
+class InSegment(ConditionType[MemberOptions]):
     id = "in_segment"
     label = "is a member of {segment}"
     form = MemberForm
 
-    def facts_needed(self, options: dict[str, Any]) -> list[Need]:
+    def facts_needed(self, options: MemberOptions) -> list[Need]:
         return [SegmentNeed(options["segment"])]
 
-    def compile(self, options: dict[str, Any]) -> Expression:
+    def compile(self, options: MemberOptions) -> Expression:
         return {SegmentNeed(options["segment"]).member_key: True}
 
-    def candidates(self, options: dict[str, Any], *, now: dt.datetime) -> Q | None:
+    def candidates(self, options: MemberOptions, *, now: dt.datetime) -> Q | None:
         members = SegmentMembership.objects.filter(
             segment__slug=options["segment"], exited_at__isnull=True
         ).values("contact_id")
@@ -50,29 +51,29 @@ class InSegment(ConditionType):
 
 
 @conditions.register
-class NotInSegment(ConditionType):
+class NotInSegment(ConditionType[MemberOptions]):
     id = "not_in_segment"
     label = "is not a member of {segment}"
     form = MemberForm
 
-    def facts_needed(self, options: dict[str, Any]) -> list[Need]:
+    def facts_needed(self, options: MemberOptions) -> list[Need]:
         return [SegmentNeed(options["segment"])]
 
-    def compile(self, options: dict[str, Any]) -> Expression:
+    def compile(self, options: MemberOptions) -> Expression:
         return {SegmentNeed(options["segment"]).member_key: False}
 
 
 @conditions.register
-class EnteredSegment(ConditionType):
+class EnteredSegment(ConditionType[RecentOptions]):
     id = "entered_segment"
     label = "entered {segment} in the last {hours} hours (and is still in)"
     form = RecentForm
     time_dependent = True
 
-    def facts_needed(self, options: dict[str, Any]) -> list[Need]:
+    def facts_needed(self, options: RecentOptions) -> list[Need]:
         return [SegmentNeed(options["segment"])]
 
-    def compile(self, options: dict[str, Any]) -> Expression:
+    def compile(self, options: RecentOptions) -> Expression:
         need = SegmentNeed(options["segment"])
         return {
             "$and": [
@@ -81,7 +82,7 @@ class EnteredSegment(ConditionType):
             ]
         }
 
-    def candidates(self, options: dict[str, Any], *, now: dt.datetime) -> Q | None:
+    def candidates(self, options: RecentOptions, *, now: dt.datetime) -> Q | None:
         since = Window(int(options["hours"]), "hour").start(now)
         entered = SegmentMembership.objects.filter(
             segment__slug=options["segment"], exited_at__isnull=True, entered_at__gte=since
@@ -90,16 +91,16 @@ class EnteredSegment(ConditionType):
 
 
 @conditions.register
-class ExitedSegment(ConditionType):
+class ExitedSegment(ConditionType[RecentOptions]):
     id = "exited_segment"
     label = "left {segment} in the last {hours} hours (and has not come back)"
     form = RecentForm
     time_dependent = True
 
-    def facts_needed(self, options: dict[str, Any]) -> list[Need]:
+    def facts_needed(self, options: RecentOptions) -> list[Need]:
         return [SegmentNeed(options["segment"])]
 
-    def compile(self, options: dict[str, Any]) -> Expression:
+    def compile(self, options: RecentOptions) -> Expression:
         need = SegmentNeed(options["segment"])
         return {
             "$and": [
@@ -108,7 +109,7 @@ class ExitedSegment(ConditionType):
             ]
         }
 
-    def candidates(self, options: dict[str, Any], *, now: dt.datetime) -> Q | None:
+    def candidates(self, options: RecentOptions, *, now: dt.datetime) -> Q | None:
         since = Window(int(options["hours"]), "hour").start(now)
         exited = SegmentMembership.objects.filter(
             segment__slug=options["segment"], exited_at__gte=since
