@@ -102,7 +102,9 @@ def rule_explain(
         )
     cond = [v.holds for v in verdicts if v.path.startswith("conditions[")]
     guards = all(v.holds for v in verdicts if not v.path.startswith("conditions["))
-    matches = guards and (any(cond) if snapshot["match_mode"] == "any" else all(cond))
+    matches = guards and (
+        any(cond) if snapshot["match_mode"] == TriggerRule.MatchMode.ANY else all(cond)
+    )
     last = (
         TriggerFiring.objects.filter(rule=rule, contact_id=contact_id).order_by("-fired_at").first()
     )
@@ -169,7 +171,9 @@ def rule_dry_run(
         moment = min(dt.datetime.combine(day, dt.time(23, 59, 59), tzinfo=dt.UTC), now)
         # Historical candidates: no firing-based narrowing (re-entry is simulated below).
         narrowing = rule_candidates(
-            snapshot={**rule_snapshot, "reentry": "every_time"}, rule_id=None, now=moment
+            snapshot={**rule_snapshot, "reentry": TriggerRule.Reentry.EVERY_TIME.value},
+            rule_id=None,
+            now=moment,
         )
         narrowing = _historical_narrowing(rule_snapshot, moment) or narrowing
         count = 0
@@ -181,10 +185,11 @@ def rule_dry_run(
                 cid = int(facts["cid"])
                 previous = last_fired.get(cid)
                 if previous is not None:
-                    if info.reentry == "once_ever":
+                    if info.reentry == TriggerRule.Reentry.ONCE_EVER:
                         continue
-                    if info.reentry == "once_per_days" and previous > moment - dt.timedelta(
-                        days=info.reentry_days or 1
+                    if (
+                        info.reentry == TriggerRule.Reentry.ONCE_PER_DAYS
+                        and previous > moment - dt.timedelta(days=info.reentry_days or 1)
                     ):
                         continue
                 last_fired[cid] = moment
