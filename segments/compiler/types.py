@@ -1,5 +1,5 @@
 """The typed shape of a segment definition: frozen dataclasses, one per condition type, that
-the per-type forms return (forms.py, `to_condition`) and the compile functions take
+the per-type forms return (forms/, `to_condition`) and the compile functions take
 (conditions.py). The stored JSON is the same tree as plain data, keyed by the field names (a
 ValueTest written as operator and value); tree.definition_dump writes it back and
 docs/segments.md lists every option:
