@@ -38,9 +38,6 @@ class Window:
         """The window's first moment when it ends at `now`."""
         return now - self.delta
 
-    def as_options(self) -> dict[str, int]:
-        return {UNIT_KEYS[self.unit]: self.amount}
-
 
 def elapsed(now: dt.datetime, then: dt.datetime | None, unit: Unit) -> float | None:
     """How many units lie between `then` and `now` (to four decimals); None when `then` is

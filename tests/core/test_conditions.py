@@ -104,7 +104,7 @@ def test_a_window_reads_days_or_hours_and_converts_between_them() -> None:
     assert week == Window(7, "day")
     assert week.hours == 168
     assert week.start(NOW) == NOW - dt.timedelta(days=7)
-    assert Window.from_options({"hours": 24}).as_options() == {"hours": 24}
+    assert Window.from_options({"hours": 24, "days": None}) == Window(24, "hour")
     with pytest.raises(KeyError):
         Window.from_options({})
 

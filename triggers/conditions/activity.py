@@ -36,7 +36,7 @@ class Dormancy(ConditionType[DormancyOptions]):
         return {"$gte": {"inactive_days": int(options["days"])}}
 
     def candidates(self, options: DormancyOptions, *, now: dt.datetime) -> Q | None:
-        return Q(last_activity_at__lte=Window(int(options["days"]), "day").start(now))
+        return Q(last_activity_at__lte=Window.from_options(options).start(now))
 
 
 class PurchaseDaysForm(forms.Form):
@@ -60,7 +60,7 @@ class DaysSincePurchase(ConditionType[PurchaseDaysOptions]):
         return {op: {"purchase_days": int(options["days"])}}
 
     def candidates(self, options: PurchaseDaysOptions, *, now: dt.datetime) -> Q | None:
-        edge = Window(int(options["days"]), "day").start(now)
+        edge = Window.from_options(options).start(now)
         if options["operator"] == "more_than":
             return Q(last_purchase_at__lt=edge)
         return Q(last_purchase_at__gt=edge)

@@ -76,7 +76,7 @@ class EventCount(ConditionType[EventCountOptions]):
         return {"$gte": {_need(options).key: int(options["count"])}}
 
     def candidates(self, options: EventCountOptions, *, now: dt.datetime) -> Q | None:
-        since = Window(int(options["hours"]), "hour").start(now)
+        since = Window.from_options(options).start(now)
         recent = Event.objects.filter(
             type=options["event"], occurred_at__gte=since, occurred_at__lte=now
         ).values("contact_id")

@@ -83,7 +83,7 @@ class EnteredSegment(ConditionType[RecentOptions]):
         }
 
     def candidates(self, options: RecentOptions, *, now: dt.datetime) -> Q | None:
-        since = Window(int(options["hours"]), "hour").start(now)
+        since = Window.from_options(options).start(now)
         entered = SegmentMembership.objects.filter(
             segment__slug=options["segment"], exited_at__isnull=True, entered_at__gte=since
         ).values("contact_id")
@@ -110,7 +110,7 @@ class ExitedSegment(ConditionType[RecentOptions]):
         }
 
     def candidates(self, options: RecentOptions, *, now: dt.datetime) -> Q | None:
-        since = Window(int(options["hours"]), "hour").start(now)
+        since = Window.from_options(options).start(now)
         exited = SegmentMembership.objects.filter(
             segment__slug=options["segment"], exited_at__gte=since
         ).values("contact_id")
