@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from segments.compiler import DefinitionError, definition_parse
+from segments.compiler.tree import definition_dump
 
 
 def _behaviour(where: object) -> dict[str, object]:
@@ -37,3 +38,26 @@ def test_a_filter_operator_outside_the_segment_vocabulary_is_refused() -> None:
     [(path, message)] = caught.value.errors
     assert path == "where[0].operator"
     assert message.startswith("'gte' is not one of: equals, not_equals, in, contains")
+
+
+def test_the_exists_spelling_reads_as_is_set_in_attributes_and_filters() -> None:
+    tree = definition_parse(
+        {
+            "op": "and",
+            "conditions": [
+                {"type": "attribute", "field": "attributes.vip", "operator": "exists"},
+                _behaviour([{"property": "coupon", "operator": "not_exists"}]),
+            ],
+        }
+    )
+    assert definition_dump(tree)["conditions"] == [
+        {"type": "attribute", "field": "attributes.vip", "operator": "is_set"},
+        {
+            "type": "behaviour",
+            "event": "product_viewed",
+            "operator": "at_least",
+            "count": 1,
+            "days": 7,
+            "where": [{"property": "coupon", "operator": "is_not_set"}],
+        },
+    ]

@@ -8,7 +8,7 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 
-from core.conditions import value_test_check
+from core.conditions import OperatorField, value_test_check
 from crm.models import MARKETING, Channel
 from crm.normalise import normalise_country, validate_timezone
 from segments.compiler.forms.base import (
@@ -47,7 +47,7 @@ class AttributeForm(ConditionForm):
         help_text="A contact field (country, locale, email, ...) or attributes.<key>, e.g. "
         "attributes.plan",
     )
-    operator = choice_field(VALUE_OPERATORS, label="operator")
+    operator = choice_field(VALUE_OPERATORS, label="operator", field_class=OperatorField)
     value = JsonValueField(label="value")
 
     def clean_field(self) -> str:

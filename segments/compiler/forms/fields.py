@@ -23,13 +23,17 @@ MESSAGES = {
 
 
 def choice_field(
-    choices: Sequence[tuple[str, str]], *, label: str, **kwargs: Any
+    choices: Sequence[tuple[str, str]],
+    *,
+    label: str,
+    field_class: type[forms.ChoiceField] = forms.ChoiceField,
+    **kwargs: Any,
 ) -> forms.ChoiceField:
     messages = {
         **MESSAGES,
         "invalid_choice": f"%(value)r is not one of: {', '.join(c for c, _ in choices)}",
     }
-    return forms.ChoiceField(choices=choices, label=label, error_messages=messages, **kwargs)
+    return field_class(choices=choices, label=label, error_messages=messages, **kwargs)
 
 
 def positive_int_field(
