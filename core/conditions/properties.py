@@ -33,7 +33,7 @@ class PropertyFilterData(TypedDict):
     {"property": "category", "operator": "equals", "value": "kitchen"}."""
 
     property: str
-    operator: NotRequired[str]  # trigger rules stored before cleaning may leave it out
+    operator: NotRequired[str]  # may be left out where the dialect has a default (triggers)
     value: NotRequired[JsonScalar | list[JsonScalar]]
 
 
