@@ -57,8 +57,7 @@ def condition_expression(entry: Mapping[str, Any]) -> Expression:
     handler = conditions.get(str(entry.get("id")))
     if handler is None:
         raise CompileError(f"unknown condition type {entry.get('id')!r}")
-    options = {key: value for key, value in entry.items() if key != "id"}
-    return handler.compile(options)
+    return handler.compile(handler.options_of(entry))
 
 
 def rule_guards(rule: Mapping[str, Any]) -> list[tuple[str, Expression]]:
@@ -94,7 +93,7 @@ def rule_needs(rule: Mapping[str, Any]) -> set[Need]:
         handler = conditions.get(str(entry.get("id")))
         if handler is None:
             raise CompileError(f"unknown condition type {entry.get('id')!r}")
-        needs.update(handler.facts_needed({k: v for k, v in entry.items() if k != "id"}))
+        needs.update(handler.facts_needed(handler.options_of(entry)))
     if rule.get("audience_segment"):
         needs.add(SegmentNeed(str(rule["audience_segment"])))
     return needs

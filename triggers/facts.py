@@ -24,6 +24,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from core.conditions import PropertyFilter, Window
+
 BASE_KEYS = (
     "cid",
     "now_ts",
@@ -42,19 +44,16 @@ def _digest(*parts: object) -> str:
 
 
 @dataclass(frozen=True)
-class EventFilter:
-    property: str
-    operator: str  # equals, not_equals, contains
-    value: str
-
-
-@dataclass(frozen=True)
 class EventCountNeed:
     """How many events of `event` the contact had in the last `hours`, matching `where`."""
 
     event: str
     hours: int
-    where: tuple[EventFilter, ...] = ()
+    where: tuple[PropertyFilter, ...] = ()
+
+    @property
+    def window(self) -> Window:
+        return Window(self.hours, "hour")
 
     @property
     def key(self) -> str:

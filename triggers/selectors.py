@@ -102,7 +102,9 @@ def rule_explain(
         )
     cond = [v.holds for v in verdicts if v.path.startswith("conditions[")]
     guards = all(v.holds for v in verdicts if not v.path.startswith("conditions["))
-    matches = guards and (any(cond) if snapshot["match_mode"] == "any" else all(cond))
+    matches = guards and (
+        any(cond) if snapshot["match_mode"] == TriggerRule.MatchMode.ANY else all(cond)
+    )
     last = (
         TriggerFiring.objects.filter(rule=rule, contact_id=contact_id).order_by("-fired_at").first()
     )
@@ -169,7 +171,9 @@ def rule_dry_run(
         moment = min(dt.datetime.combine(day, dt.time(23, 59, 59), tzinfo=dt.UTC), now)
         # Historical candidates: no firing-based narrowing (re-entry is simulated below).
         narrowing = rule_candidates(
-            snapshot={**rule_snapshot, "reentry": "every_time"}, rule_id=None, now=moment
+            snapshot={**rule_snapshot, "reentry": TriggerRule.Reentry.EVERY_TIME.value},
+            rule_id=None,
+            now=moment,
         )
         narrowing = _historical_narrowing(rule_snapshot, moment) or narrowing
         count = 0
@@ -181,10 +185,11 @@ def rule_dry_run(
                 cid = int(facts["cid"])
                 previous = last_fired.get(cid)
                 if previous is not None:
-                    if info.reentry == "once_ever":
+                    if info.reentry == TriggerRule.Reentry.ONCE_EVER:
                         continue
-                    if info.reentry == "once_per_days" and previous > moment - dt.timedelta(
-                        days=info.reentry_days or 1
+                    if (
+                        info.reentry == TriggerRule.Reentry.ONCE_PER_DAYS
+                        and previous > moment - dt.timedelta(days=info.reentry_days or 1)
                     ):
                         continue
                 last_fired[cid] = moment
@@ -194,6 +199,11 @@ def rule_dry_run(
     return DryRun(would_fire_now=matched_now, candidates_now=candidates, per_day=per_day)
 
 
+def _reads_rollups(entry: dict[str, Any]) -> bool:
+    handler = condition_registry.get(str(entry["id"]))
+    return handler is not None and handler.candidates_read_rollups
+
+
 def _historical_narrowing(snapshot: dict[str, Any], moment: dt.datetime) -> Any:
     """Candidate filters built on current-state columns (last_activity_at...) would be
     wrong for a past moment; fall back to contacts with any event before it."""
@@ -201,10 +211,7 @@ def _historical_narrowing(snapshot: dict[str, Any], moment: dt.datetime) -> Any:
 
     from crm.models import Event
 
-    uses_current_state = any(
-        entry["id"] in ("dormancy", "days_since_purchase") for entry in snapshot["conditions"]
-    )
-    if not uses_current_state:
+    if not any(_reads_rollups(entry) for entry in snapshot["conditions"]):
         return None
     return Q(
         is_erased=False, id__in=Event.objects.filter(occurred_at__lte=moment).values("contact_id")

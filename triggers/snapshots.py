@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db.models import Count, Max, Q
 
+from core.conditions import elapsed, property_filters_q
 from crm.models import ConsentRecord, Contact, Event
 from crm.selectors import consent_current
 from segments.models import SegmentMembership
@@ -47,16 +48,9 @@ def _zone(name: str) -> ZoneInfo:
     return _ZONES[name]
 
 
-def _days(now: dt.datetime, then: dt.datetime | None) -> float | None:
-    if then is None:
-        return None
-    return round((now - then).total_seconds() / 86400, 4)
-
-
 def _hours(now: dt.datetime, then: dt.datetime | None) -> float:
-    if then is None:
-        return NEVER_HOURS
-    return round((now - then).total_seconds() / 3600, 4)
+    hours = elapsed(now, then, "hour")
+    return NEVER_HOURS if hours is None else hours
 
 
 def _text(value: Any) -> str | None:
@@ -80,16 +74,89 @@ def _number(value: Any) -> float | None:
 
 
 def _event_filter(need: EventCountNeed, now: dt.datetime) -> Q:
-    condition = Q(type=need.event, occurred_at__gte=now - dt.timedelta(hours=need.hours))
-    for item in need.where:
-        lookup = f"properties__{item.property}"
-        if item.operator == "equals":
-            condition &= Q(**{lookup: item.value})
-        elif item.operator == "not_equals":
-            condition &= ~Q(**{lookup: item.value})
-        else:
-            condition &= Q(**{f"{lookup}__icontains": item.value})
-    return condition
+    """An event without the property fails every test on it, "does not equal" included,
+    as a missing fact fails every comparison in the rules engine."""
+    window = Q(type=need.event, occurred_at__gte=need.window.start(now))
+    return window & property_filters_q("properties", need.where, absent_not_equal=False)
+
+
+Stays = list[tuple[dt.datetime, dt.datetime | None]]
+
+
+def _history(
+    ids: list[int], now: dt.datetime
+) -> dict[int, tuple[dt.datetime | None, dt.datetime | None]]:
+    """The latest activity and purchase of each contact up to `now`, from the events."""
+    history: dict[int, tuple[dt.datetime | None, dt.datetime | None]] = {}
+    for latest in (
+        Event.objects.filter(contact_id__in=ids, occurred_at__lte=now)
+        .values("contact_id")
+        .annotate(
+            last=Max("occurred_at"),
+            last_purchase=Max("occurred_at", filter=Q(type=Event.ORDER_COMPLETED)),
+        )
+    ):
+        history[latest["contact_id"]] = (latest["last"], latest["last_purchase"])
+    return history
+
+
+def _event_counts(
+    ids: list[int], event_needs: list[EventCountNeed], now: dt.datetime
+) -> dict[int, dict[str, Any]]:
+    """One grouped scan of the widest window, counting every need at once."""
+    if not event_needs:
+        return {}
+    widest = max(need.window.delta for need in event_needs)
+    aggregates = {need.key: Count("id", filter=_event_filter(need, now)) for need in event_needs}
+    return {
+        row_counts["contact_id"]: dict(row_counts)
+        for row_counts in Event.objects.filter(
+            contact_id__in=ids,
+            type__in={need.event for need in event_needs},
+            occurred_at__gte=now - widest,
+            occurred_at__lte=now,
+        )
+        .values("contact_id")
+        .annotate(**aggregates)
+    }
+
+
+def _memberships(
+    ids: list[int], segment_needs: list[SegmentNeed], now: dt.datetime
+) -> dict[tuple[int, str], Stays]:
+    memberships: dict[tuple[int, str], Stays] = {}
+    if segment_needs:
+        for contact_id, slug, entered, exited in SegmentMembership.objects.filter(
+            contact_id__in=ids,
+            segment__slug__in={need.slug for need in segment_needs},
+            entered_at__lte=now,
+        ).values_list("contact_id", "segment__slug", "entered_at", "exited_at"):
+            memberships.setdefault((contact_id, slug), []).append((entered, exited))
+    return memberships
+
+
+def _membership_facts(
+    facts: Facts, stays: Stays, now: dt.datetime, keys: tuple[str, str, str]
+) -> None:
+    member_key, entered_key, exited_key = keys
+    facts[member_key] = any(exited is None or exited > now for _, exited in stays)
+    facts[entered_key] = _hours(now, max((entered for entered, _ in stays), default=None))
+    exits = [exited for _, exited in stays if exited is not None and exited <= now]
+    facts[exited_key] = _hours(now, max(exits, default=None))
+
+
+def _attribute_facts(
+    facts: Facts, row: dict[str, Any], attribute_keys: list[tuple[str, str, str]]
+) -> None:
+    for name, text_key, number_key in attribute_keys:
+        raw = row[name] if name in CONTACT_FIELDS else (row["attributes"] or {}).get(name)
+        if name in CONTACT_FIELDS and raw == "":
+            raw = None
+        text, number = _text(raw), _number(raw)
+        if text is not None:
+            facts[text_key] = text
+        if number is not None:
+            facts[number_key] = number
 
 
 def snapshots_build(
@@ -121,53 +188,18 @@ def snapshots_build(
     ids = [row["id"] for row in rows]
     now_ts = int(now.timestamp())
 
-    history: dict[int, tuple[dt.datetime | None, dt.datetime | None]] = {}
-    if historical:
-        for latest in (
-            Event.objects.filter(contact_id__in=ids, occurred_at__lte=now)
-            .values("contact_id")
-            .annotate(
-                last=Max("occurred_at"),
-                last_purchase=Max("occurred_at", filter=Q(type=Event.ORDER_COMPLETED)),
-            )
-        ):
-            history[latest["contact_id"]] = (latest["last"], latest["last_purchase"])
-
-    counts: dict[int, dict[str, Any]] = {}
+    history = _history(ids, now) if historical else {}
     event_needs = [need for need in needs if isinstance(need, EventCountNeed)]
-    if event_needs:
-        widest = max(need.hours for need in event_needs)
-        aggregates = {
-            need.key: Count("id", filter=_event_filter(need, now)) for need in event_needs
-        }
-        for row_counts in (
-            Event.objects.filter(
-                contact_id__in=ids,
-                type__in={need.event for need in event_needs},
-                occurred_at__gte=now - dt.timedelta(hours=widest),
-                occurred_at__lte=now,
-            )
-            .values("contact_id")
-            .annotate(**aggregates)
-        ):
-            counts[row_counts["contact_id"]] = dict(row_counts)
-
-    memberships: dict[tuple[int, str], list[tuple[dt.datetime, dt.datetime | None]]] = {}
+    counts = _event_counts(ids, event_needs, now)
     segment_needs = [need for need in needs if isinstance(need, SegmentNeed)]
-    if segment_needs:
-        for contact_id, slug, entered, exited in SegmentMembership.objects.filter(
-            contact_id__in=ids,
-            segment__slug__in={need.slug for need in segment_needs},
-            entered_at__lte=now,
-        ).values_list("contact_id", "segment__slug", "entered_at", "exited_at"):
-            memberships.setdefault((contact_id, slug), []).append((entered, exited))
+    memberships = _memberships(ids, segment_needs, now)
 
     consent_needs = [need for need in needs if isinstance(need, ConsentNeed)]
     consent = consent_current(ids) if consent_needs else {}
     # Each key is a digest: name them once per batch, not once per contact.
     event_keys = [need.key for need in event_needs]
     segment_keys = [
-        (need.slug, need.member_key, need.entered_key, need.exited_key) for need in segment_needs
+        (need.slug, (need.member_key, need.entered_key, need.exited_key)) for need in segment_needs
     ]
     consent_keys = [(need.channel, need.purpose, need.key) for need in consent_needs]
     attribute_keys = [(need.name, need.key, need.number_key) for need in attribute_needs]
@@ -189,8 +221,8 @@ def snapshots_build(
             "local_weekday": local.weekday(),
         }
         optional = {
-            "inactive_days": _days(now, last_activity),
-            "purchase_days": _days(now, last_purchase),
+            "inactive_days": elapsed(now, last_activity, "day"),
+            "purchase_days": elapsed(now, last_purchase, "day"),
             "lifecycle": row["lifecycle__stage"],
             "rfm_group": row["rfm__group"],
             "p_purchase": (
@@ -205,23 +237,11 @@ def snapshots_build(
         contact_counts = counts.get(cid, no_counts)
         for event_key in event_keys:
             facts[event_key] = int(contact_counts.get(event_key, 0))
-        for slug, member_key, entered_key, exited_key in segment_keys:
-            stays = memberships.get((cid, slug), [])
-            facts[member_key] = any(exited is None or exited > now for _, exited in stays)
-            facts[entered_key] = _hours(now, max((entered for entered, _ in stays), default=None))
-            exits = [exited for _, exited in stays if exited is not None and exited <= now]
-            facts[exited_key] = _hours(now, max(exits, default=None))
+        for slug, keys in segment_keys:
+            _membership_facts(facts, memberships.get((cid, slug), []), now, keys)
         for channel, purpose, consent_key in consent_keys:
             status = consent.get(cid, {}).get((channel, purpose))
             facts[consent_key] = status == ConsentRecord.Status.GRANTED
-        for name, text_key, number_key in attribute_keys:
-            raw = row[name] if name in CONTACT_FIELDS else (row["attributes"] or {}).get(name)
-            if name in CONTACT_FIELDS and raw == "":
-                raw = None
-            text, number = _text(raw), _number(raw)
-            if text is not None:
-                facts[text_key] = text
-            if number is not None:
-                facts[number_key] = number
+        _attribute_facts(facts, row, attribute_keys)
         snapshots.append(facts)
     return snapshots

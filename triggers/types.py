@@ -2,14 +2,83 @@
 
 from __future__ import annotations
 
-from typing import Any, NotRequired, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
+
+from core.conditions import PropertyFilterData
+
+# --- Condition options: one entry of TriggerRule.conditions less its "id", as its type's
+# form cleans it (empty options left out). ConditionType.options_of() gives them their type.
 
 
-class ConditionData(TypedDict):
-    """One entry of TriggerRule.conditions: the type's id plus its options, e.g.
-    {"id": "event_count", "event": "product_viewed", "count": 3, "hours": 24}."""
+class EventCountOptions(TypedDict):
+    """e.g. {"event": "product_viewed", "count": 3, "hours": 24}"""
 
-    id: str
+    event: str
+    count: int
+    hours: int
+    where: NotRequired[list[PropertyFilterData]]
+
+
+class EventAbsentOptions(TypedDict):
+    """e.g. {"event": "order_completed", "hours": 24}"""
+
+    event: str
+    hours: int
+    where: NotRequired[list[PropertyFilterData]]
+
+
+class DormancyOptions(TypedDict):
+    days: int
+
+
+class PurchaseDaysOptions(TypedDict):
+    operator: Literal["more_than", "less_than"]
+    days: int
+
+
+class TimeWindowOptions(TypedDict):
+    start: str  # local "HH:MM"
+    end: str  # exclusive; before start when the window wraps past midnight
+
+
+class WeekdayOptions(TypedDict):
+    days: list[int]  # 0 is Monday
+
+
+class AttributeOptions(TypedDict):
+    """e.g. {"attribute": "plan", "operator": "equals", "value": "pro"}; the presence
+    operators have no value, the numeric ones a number."""
+
+    attribute: str
+    operator: str  # a core.conditions operator, or the stored exists / not_exists
+    value: NotRequired[str | float]
+
+
+class ConsentOptions(TypedDict):
+    channel: str
+    purpose: str
+
+
+class LifecycleOptions(TypedDict):
+    stages: list[str]
+
+
+class RFMOptions(TypedDict):
+    groups: list[str]
+
+
+class PredictionOptions(TypedDict):
+    operator: Literal["at_least", "below"]
+    probability: float
+
+
+class MemberOptions(TypedDict):
+    segment: str  # a segment's slug
+
+
+class RecentOptions(TypedDict):
+    segment: str
+    hours: int
 
 
 class ActionData(TypedDict):

@@ -14,9 +14,10 @@ from django.utils.dateparse import parse_datetime
 
 from triggers.actions import actions
 from triggers.conditions import conditions
+from triggers.models import TriggerRule
 
-MATCH_MODES = ("all", "any")
-REENTRY = ("once_ever", "once_per_days", "every_time")
+MATCH_MODES = tuple(TriggerRule.MatchMode.values)
+REENTRY = tuple(TriggerRule.Reentry.values)
 RULE_KEYS = {
     "name",
     "slug",
@@ -89,16 +90,7 @@ def _datetime(value: Any, path: str, errors: list[FieldError]) -> str | None:
     return parsed.isoformat()
 
 
-def rule_validate(data: dict[str, Any]) -> tuple[dict[str, Any], list[FieldError]]:
-    """Returns (the rule with normalised options, errors). Empty errors: valid."""
-    from segments.models import Segment
-
-    errors: list[FieldError] = []
-    if not isinstance(data, dict):
-        return {}, [FieldError("rule", "a mapping of rule fields.")]
-    for key in sorted(set(data) - RULE_KEYS):
-        errors.append(FieldError(key, f"unknown field; allowed: {', '.join(sorted(RULE_KEYS))}."))
-    out: dict[str, Any] = {}
+def _identity(data: dict[str, Any], out: dict[str, Any], errors: list[FieldError]) -> None:
     name = data.get("name")
     if not isinstance(name, str) or not name.strip() or len(name) > 200:
         errors.append(FieldError("name", "a name of 1 to 200 characters is needed."))
@@ -114,22 +106,15 @@ def rule_validate(data: dict[str, Any]) -> tuple[dict[str, Any], list[FieldError
         errors.append(
             FieldError("slug", f"letters, digits, - and _ only (e.g. win-back), not {slug!r}.")
         )
-    enabled = data.get("enabled", False)
-    if not isinstance(enabled, bool):
-        errors.append(FieldError("enabled", "true or false."))
-    out["enabled"] = bool(enabled)
-    description = data.get("description") or ""
-    out["description"] = str(description)
-    match_mode = data.get("match_mode", "all")
-    if match_mode not in MATCH_MODES:
-        errors.append(FieldError("match_mode", f"all or any, not {match_mode!r}."))
-    out["match_mode"] = match_mode
-    reentry = data.get("reentry", "once_per_days")
+
+
+def _reentry(data: dict[str, Any], out: dict[str, Any], errors: list[FieldError]) -> None:
+    reentry = data.get("reentry", TriggerRule.Reentry.ONCE_PER_DAYS.value)
     if reentry not in REENTRY:
         errors.append(FieldError("reentry", f"one of {', '.join(REENTRY)}, not {reentry!r}."))
     out["reentry"] = reentry
     days = data.get("reentry_days")
-    if reentry == "once_per_days":
+    if reentry == TriggerRule.Reentry.ONCE_PER_DAYS:
         if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= 3650:
             errors.append(
                 FieldError("reentry_days", "once_per_days needs a number of days from 1 to 3650.")
@@ -138,6 +123,30 @@ def rule_validate(data: dict[str, Any]) -> tuple[dict[str, Any], list[FieldError
     else:
         days = None
     out["reentry_days"] = days
+
+
+def rule_validate(data: dict[str, Any]) -> tuple[dict[str, Any], list[FieldError]]:
+    """Returns (the rule with normalised options, errors). Empty errors: valid."""
+    from segments.models import Segment
+
+    errors: list[FieldError] = []
+    if not isinstance(data, dict):
+        return {}, [FieldError("rule", "a mapping of rule fields.")]
+    for key in sorted(set(data) - RULE_KEYS):
+        errors.append(FieldError(key, f"unknown field; allowed: {', '.join(sorted(RULE_KEYS))}."))
+    out: dict[str, Any] = {}
+    _identity(data, out, errors)
+    enabled = data.get("enabled", False)
+    if not isinstance(enabled, bool):
+        errors.append(FieldError("enabled", "true or false."))
+    out["enabled"] = bool(enabled)
+    description = data.get("description") or ""
+    out["description"] = str(description)
+    match_mode = data.get("match_mode", TriggerRule.MatchMode.ALL.value)
+    if match_mode not in MATCH_MODES:
+        errors.append(FieldError("match_mode", f"all or any, not {match_mode!r}."))
+    out["match_mode"] = match_mode
+    _reentry(data, out, errors)
     priority = data.get("priority", 0)
     if not isinstance(priority, int) or isinstance(priority, bool):
         errors.append(FieldError("priority", "a whole number, e.g. 10."))

@@ -1,5 +1,5 @@
 """Segment definitions compiled to SQL: parse the JSON tree (tree.py, validated by the
-per-type forms in forms.py), then compile each condition to a Q over Contact
+per-type forms in forms/), then compile each condition to a Q over Contact
 (conditions.py). `definition_compile` is a pure function; `segment_queryset` applies it."""
 
 from __future__ import annotations

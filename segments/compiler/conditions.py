@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import Any
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
+from core.conditions import PropertyFilter, Window, column_test, json_test, property_filters_q
 from crm.models import ConsentRecord, Event
 from crm.selectors import consent_status_subquery
 from segments.compiler.forms import ATTRIBUTE_PREFIX
@@ -30,74 +30,21 @@ from segments.compiler.types import (
     CountryCondition,
     LifecycleCondition,
     PredictionCondition,
-    PropertyFilter,
     RecencyCondition,
     RfmCondition,
     SegmentCondition,
     TimezoneCondition,
-    ValueTest,
 )
 
 NOTHING = Q(pk__in=[])
 
 
-# --- Value tests, shared by contact fields, custom attributes and event properties --------
-
-
-def _column_test(column: str, test: ValueTest) -> Q:
-    """A test on a text column of the model (contact fields). Blank text counts as unset."""
-    op, value = test.operator, test.value
-    if op == "equals":
-        return Q(**{column: value})
-    if op == "not_equals":
-        # Django's negation keeps NULLs, so "not equals" includes contacts without a value.
-        return ~Q(**{column: value})
-    if op == "in":
-        return Q(**{f"{column}__in": list(value)})  # type: ignore[arg-type]
-    if op == "contains":
-        return Q(**{f"{column}__icontains": value})
-    unset = Q(**{f"{column}__isnull": True}) | Q(**{column: ""})
-    if op == "is_set":
-        return ~unset
-    if op == "is_not_set":
-        return unset
-    raise ValueError(f"{op} does not apply to a contact field")
-
-
-def _json_test(json_column: str, key: str, test: ValueTest) -> Q:
-    """A test on one key of a JSON column. Every path ends in an explicit lookup
-    ("attributes__in__exact"), so a key named like a lookup is still read as a key; keys are
-    restricted by forms.KEY_RE (no "__", not numeric)."""
-    op, value = test.operator, test.value
-    path = f"{json_column}__{key}"
-    missing = ~Q(**{f"{json_column}__has_key": key})
-    if op == "is_set":
-        return Q(**{f"{json_column}__has_key": key})
-    if op == "is_not_set":
-        return missing
-    lookup = {
-        "equals": "exact",
-        "not_equals": "exact",
-        "in": "in",
-        "contains": "icontains",
-        "gt": "gt",
-        "lt": "lt",
-    }[op]
-    rhs: Any = list(value) if isinstance(value, tuple) else value
-    match = Q(**{f"{path}__{lookup}": rhs})
-    if op == "not_equals":
-        # NOT (NULL = x) is NULL, not true: a contact without the key does not equal x.
-        return ~match | missing
-    return match
-
-
-# --- Conditions ---------------------------------------------------------------------------
-
-
 def compile_attribute(condition: AttributeCondition, *, now: dt.datetime) -> Q:
+    """A contact without the value does not equal any value: "not equals x" includes it."""
     if condition.field.startswith(ATTRIBUTE_PREFIX):
-        return _json_test("attributes", condition.field[len(ATTRIBUTE_PREFIX) :], condition.test)
-    return _column_test(condition.field, condition.test)
+        key = condition.field[len(ATTRIBUTE_PREFIX) :]
+        return json_test("attributes", key, condition.test, absent_not_equal=True)
+    return column_test(condition.field, condition.test)
 
 
 def compile_consent(condition: ConsentCondition, *, now: dt.datetime) -> Q:
@@ -119,11 +66,11 @@ def _events_in_window(
     where: tuple[PropertyFilter, ...],
     contacts: Q | None,
 ) -> QuerySet[Event]:
-    events = Event.objects.filter(type=event, occurred_at__gte=now - dt.timedelta(days=days))
+    events = Event.objects.filter(type=event, occurred_at__gte=Window(days, "day").start(now))
     if contacts is not None:
         events = events.filter(contacts)
-    for item in where:
-        events = events.filter(_json_test("properties", item.property, item.test))
+    if where:
+        events = events.filter(property_filters_q("properties", where, absent_not_equal=True))
     return events
 
 
@@ -172,7 +119,7 @@ def compile_recency(condition: RecencyCondition, *, now: dt.datetime) -> Q:
     crm keeps on Contact. A contact who never did it has no "days since": it matches
     "more than" / "at least" only with include_never, and never "less than" / "at most"."""
     column = "last_activity_at" if condition.of == "activity" else "last_purchase_at"
-    cutoff = now - dt.timedelta(days=condition.days)
+    cutoff = Window(condition.days, "day").start(now)
     lookup = {
         # more than N days ago: strictly before the cutoff.
         "more_than": "lt",

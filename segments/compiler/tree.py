@@ -187,16 +187,7 @@ def definition_dump(node: Node) -> dict[str, Any]:
                 data["value"] = _json(value.value)
         elif field.name == "where":
             if value:
-                data["where"] = [
-                    {
-                        "property": item.property,
-                        "operator": item.test.operator,
-                        **(
-                            {"value": _json(item.test.value)} if item.test.value is not None else {}
-                        ),
-                    }
-                    for item in value
-                ]
+                data["where"] = [item.as_data() for item in value]
         elif value is not None:
             data[field.name] = _json(value)
     if data["type"] == "behaviour" and data.get("operator") == "none":

@@ -1,7 +1,8 @@
-"""The shapes of a segment definition: TypedDicts for the stored JSON, frozen dataclasses for
-the parsed tree that the compiler reads.
-
-A definition is a tree of groups and conditions:
+"""The typed shape of a segment definition: frozen dataclasses, one per condition type, that
+the per-type forms return (forms/, `to_condition`) and the compile functions take
+(conditions.py). The stored JSON is the same tree as plain data, keyed by the field names (a
+ValueTest written as operator and value); tree.definition_dump writes it back and
+docs/segments.md lists every option:
 
     {"op": "and", "conditions": [
         {"type": "behaviour", "event": "product_viewed", "operator": "at_least", "count": 3,
@@ -15,105 +16,11 @@ A definition is a tree of groups and conditions:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, NotRequired, TypedDict
+from typing import ClassVar, Literal
+
+from core.conditions import PropertyFilter, ValueTest
 
 GroupOp = Literal["and", "or", "not"]
-ValueOperator = Literal[
-    "equals", "not_equals", "in", "contains", "gt", "lt", "is_set", "is_not_set"
-]
-JsonScalar = str | int | float | bool
-
-
-# --- The stored JSON ---------------------------------------------------------------------
-
-
-class GroupData(TypedDict):
-    op: GroupOp
-    conditions: list[Any]  # GroupData | any ...ConditionData below
-
-
-class AttributeConditionData(TypedDict):
-    type: Literal["attribute"]
-    field: str  # a contact field such as "country", or "attributes.<key>" for custom ones
-    operator: ValueOperator
-    value: NotRequired[JsonScalar | list[JsonScalar]]
-
-
-class ConsentConditionData(TypedDict):
-    type: Literal["consent"]
-    channel: Literal["email", "sms"]
-    purpose: str  # "marketing" or a topic such as "newsletter"
-    state: Literal["has", "lacks"]
-
-
-class PropertyFilterData(TypedDict):
-    property: str
-    operator: ValueOperator
-    value: NotRequired[JsonScalar | list[JsonScalar]]
-
-
-class BehaviourConditionData(TypedDict):
-    type: Literal["behaviour"]
-    event: str  # an event type such as "product_viewed"
-    operator: Literal["at_least", "at_most", "exactly", "none"]
-    count: NotRequired[int]  # not used by "none"
-    days: int
-    where: NotRequired[list[PropertyFilterData]]
-
-
-class RecencyConditionData(TypedDict):
-    type: Literal["recency"]
-    of: Literal["activity", "purchase"]
-    operator: Literal["more_than", "at_least", "less_than", "at_most"]
-    days: int
-    include_never: NotRequired[bool]
-
-
-class RfmConditionData(TypedDict):
-    type: Literal["rfm"]
-    group: NotRequired[str]  # a named group such as "champions"
-    score: NotRequired[Literal["recency", "frequency", "monetary"]]
-    operator: NotRequired[Literal["equals", "gte", "lte"]]
-    value: NotRequired[int]  # 1 to 5
-
-
-class LifecycleConditionData(TypedDict):
-    type: Literal["lifecycle"]
-    stages: list[str]  # new, active, dormant, churned, reactivated
-
-
-class ClusterConditionData(TypedDict):
-    type: Literal["cluster"]
-    cluster: int  # the cluster number in the latest clustering run
-    run: NotRequired[int]  # a given run's id instead of the latest
-
-
-class PredictionConditionData(TypedDict):
-    type: Literal["prediction"]
-    metric: Literal["p_alive", "expected_purchases"]
-    operator: Literal["gt", "lt"]
-    value: float
-
-
-class SegmentConditionData(TypedDict):
-    type: Literal["segment"]
-    segment: str  # the other segment's slug
-    member: bool  # true: is a current member; false: is not
-
-
-class TimezoneConditionData(TypedDict):
-    type: Literal["timezone"]
-    operator: Literal["in", "not_in"]
-    zones: list[str]  # IANA names such as "Europe/Paris"
-
-
-class CountryConditionData(TypedDict):
-    type: Literal["country"]
-    operator: Literal["in", "not_in"]
-    countries: list[str]  # ISO 3166 codes such as "FR"
-
-
-# --- The parsed tree ---------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -134,14 +41,6 @@ Node = Group | Condition
 
 
 @dataclass(frozen=True)
-class ValueTest:
-    """A comparison of one value (a contact field, a custom attribute, an event property)."""
-
-    operator: ValueOperator
-    value: JsonScalar | tuple[JsonScalar, ...] | None = None
-
-
-@dataclass(frozen=True)
 class AttributeCondition(Condition):
     type: ClassVar[str] = "attribute"
     field: str
@@ -154,12 +53,6 @@ class ConsentCondition(Condition):
     channel: str
     purpose: str
     state: Literal["has", "lacks"]
-
-
-@dataclass(frozen=True)
-class PropertyFilter:
-    property: str
-    test: ValueTest
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from django import forms
 
 from triggers.conditions.base import ConditionType, Expression, conditions
 from triggers.facts import BaseNeed, Need
+from triggers.types import TimeWindowOptions, WeekdayOptions
 
 WEEKDAYS = (
     ("0", "Monday"),
@@ -41,16 +42,16 @@ class TimeWindowForm(forms.Form):
 
 
 @conditions.register
-class LocalTimeWindow(ConditionType):
+class LocalTimeWindow(ConditionType[TimeWindowOptions]):
     id = "local_time"
     label = "local time between {start} and {end}"
     form = TimeWindowForm
     time_dependent = True
 
-    def facts_needed(self, options: dict[str, Any]) -> list[Need]:
+    def facts_needed(self, options: TimeWindowOptions) -> list[Need]:
         return [BaseNeed("local_minutes")]
 
-    def compile(self, options: dict[str, Any]) -> Expression:
+    def compile(self, options: TimeWindowOptions) -> Expression:
         start = _minutes(dt.time.fromisoformat(options["start"]))
         end = _minutes(dt.time.fromisoformat(options["end"]))
         after, before = {"$gte": {"local_minutes": start}}, {"$lt": {"local_minutes": end}}
@@ -66,16 +67,16 @@ class WeekdayForm(forms.Form):
 
 
 @conditions.register
-class DayOfWeek(ConditionType):
+class DayOfWeek(ConditionType[WeekdayOptions]):
     id = "day_of_week"
     label = "local day of the week is one of {days} (0 = Monday)"
     form = WeekdayForm
     time_dependent = True
 
-    def facts_needed(self, options: dict[str, Any]) -> list[Need]:
+    def facts_needed(self, options: WeekdayOptions) -> list[Need]:
         return [BaseNeed("local_weekday")]
 
-    def compile(self, options: dict[str, Any]) -> Expression:
+    def compile(self, options: WeekdayOptions) -> Expression:
         days = sorted({int(d) for d in options["days"]})
         if len(days) == 1:
             return {"local_weekday": days[0]}

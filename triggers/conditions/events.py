@@ -4,6 +4,7 @@ filters, and its absence: "no order_completed in 24 hours"."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 from django import forms
@@ -11,65 +12,38 @@ from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db.models import Q
 
+from core.conditions import WhereDialect, Window, where_clean, where_load
 from crm.models import Event
 from triggers.conditions.base import ConditionType, Expression, conditions
-from triggers.facts import EventCountNeed, EventFilter, Need
+from triggers.facts import EventCountNeed, Need
+from triggers.types import EventAbsentOptions, EventCountOptions
 
 EVENT_NAME = RegexValidator(
     r"^[A-Za-z0-9_.:-]{1,100}$", "An event name: letters, digits, _ . : - (e.g. product_viewed)."
 )
-PROPERTY_NAME = r"^[A-Za-z0-9_]{1,64}$"
-FILTER_OPERATORS = ("equals", "not_equals", "contains")
 MAX_HOURS = 24 * 366
-
-
-def _clean_where(raw: Any) -> list[dict[str, str]]:
-    import re
-
-    if raw in (None, ""):
-        return []
-    if not isinstance(raw, list):
-        raise ValidationError(
-            'A list of filters, e.g. [{"property": "category", '
-            '"operator": "equals", "value": "kitchen"}].'
-        )
-    cleaned: list[dict[str, str]] = []
-    for index, item in enumerate(raw):
-        if not isinstance(item, dict):
-            raise ValidationError(
-                f"where[{index}]: a filter object, e.g. "
-                '{"property": "category", "operator": "equals", "value": "x"}.'
-            )
-        prop = item.get("property")
-        if not isinstance(prop, str) or not re.match(PROPERTY_NAME, prop):
-            raise ValidationError(
-                f"where[{index}].property: letters, digits and _ (e.g. category)."
-            )
-        operator = item.get("operator", "equals")
-        if operator not in FILTER_OPERATORS:
-            raise ValidationError(
-                f"where[{index}].operator: one of {', '.join(FILTER_OPERATORS)}, not {operator!r}."
-            )
-        value = item.get("value")
-        if not isinstance(value, str | int | float) or isinstance(value, bool) or value == "":
-            raise ValidationError(f"where[{index}].value: a text or number to compare with.")
-        extra = sorted(set(item) - {"property", "operator", "value"})
-        if extra:
-            raise ValidationError(f"where[{index}]: unknown key(s) {', '.join(extra)}.")
-        cleaned.append({"property": prop, "operator": operator, "value": str(value)})
-    return cleaned
+# Values are kept as text: a rule stored with "value": 3 has always compared the text "3".
+WHERE = WhereDialect(
+    operators=("equals", "not_equals", "contains"),
+    key_re=re.compile(r"[A-Za-z0-9_]{1,64}"),
+    key_hint="letters, digits and _, e.g. category",
+    default_operator="equals",
+    text_values=True,
+)
 
 
 class WhereField(forms.JSONField):
     def clean(self, value: Any) -> Any:
-        return _clean_where(super().clean(value))
+        filters, errors = where_clean(super().clean(value), dialect=WHERE)
+        if errors:
+            raise ValidationError(
+                [message if path == "where" else f"{path}: {message}" for path, message in errors]
+            )
+        return [item.as_data() for item in filters]
 
 
-def _need(options: dict[str, Any]) -> EventCountNeed:
-    where = tuple(
-        EventFilter(property=f["property"], operator=f["operator"], value=f["value"])
-        for f in options.get("where", [])
-    )
+def _need(options: EventCountOptions | EventAbsentOptions) -> EventCountNeed:
+    where = where_load(options.get("where", []))
     return EventCountNeed(event=options["event"], hours=int(options["hours"]), where=where)
 
 
@@ -89,20 +63,20 @@ class EventCountForm(forms.Form):
 
 
 @conditions.register
-class EventCount(ConditionType):
+class EventCount(ConditionType[EventCountOptions]):
     id = "event_count"
     label = "{event} at least {count} times in {hours} hours"
     form = EventCountForm
     time_dependent = True  # the window slides
 
-    def facts_needed(self, options: dict[str, Any]) -> list[Need]:
+    def facts_needed(self, options: EventCountOptions) -> list[Need]:
         return [_need(options)]
 
-    def compile(self, options: dict[str, Any]) -> Expression:
+    def compile(self, options: EventCountOptions) -> Expression:
         return {"$gte": {_need(options).key: int(options["count"])}}
 
-    def candidates(self, options: dict[str, Any], *, now: dt.datetime) -> Q | None:
-        since = now - dt.timedelta(hours=int(options["hours"]))
+    def candidates(self, options: EventCountOptions, *, now: dt.datetime) -> Q | None:
+        since = Window.from_options(options).start(now)
         recent = Event.objects.filter(
             type=options["event"], occurred_at__gte=since, occurred_at__lte=now
         ).values("contact_id")
@@ -118,14 +92,14 @@ class EventAbsentForm(forms.Form):
 
 
 @conditions.register
-class EventAbsent(ConditionType):
+class EventAbsent(ConditionType[EventAbsentOptions]):
     id = "event_absent"
     label = "no {event} in {hours} hours"
     form = EventAbsentForm
     time_dependent = True
 
-    def facts_needed(self, options: dict[str, Any]) -> list[Need]:
+    def facts_needed(self, options: EventAbsentOptions) -> list[Need]:
         return [_need(options)]
 
-    def compile(self, options: dict[str, Any]) -> Expression:
+    def compile(self, options: EventAbsentOptions) -> Expression:
         return {_need(options).key: 0}

@@ -10,22 +10,23 @@ from typing import Any
 from django import forms
 from django.db.models import Q
 
+from core.conditions import OperatorField, operator_choices, operator_normalise
+from core.conditions.values import PRESENCE
 from crm.models import MARKETING, Channel
 from crm.selectors import contacts_with_consent
 from segments.models import LifecycleStage, RFMGroup
 from triggers.conditions.base import ConditionType, Expression, conditions
 from triggers.facts import CONTACT_FIELDS, AttributeNeed, BaseNeed, ConsentNeed, Need
+from triggers.types import (
+    AttributeOptions,
+    ConsentOptions,
+    LifecycleOptions,
+    PredictionOptions,
+    RFMOptions,
+)
 
-ATTRIBUTE_OPERATORS = (
-    ("equals", "equals"),
-    ("not_equals", "does not equal"),
-    ("gt", "greater than"),
-    ("gte", "at least"),
-    ("lt", "less than"),
-    ("lte", "at most"),
-    ("contains", "contains"),
-    ("exists", "is set"),
-    ("not_exists", "is not set"),
+ATTRIBUTE_OPERATORS = operator_choices(
+    "equals", "not_equals", "gt", "gte", "lt", "lte", "contains", "is_set", "is_not_set"
 )
 NUMERIC = {"gt": "$gt", "gte": "$gte", "lt": "$lt", "lte": "$lte"}
 
@@ -35,7 +36,7 @@ class AttributeForm(forms.Form):
         regex=r"^[A-Za-z0-9_]{1,64}$",
         help_text=f"A custom attribute or one of {', '.join(CONTACT_FIELDS)}, e.g. plan",
     )
-    operator = forms.ChoiceField(choices=ATTRIBUTE_OPERATORS, help_text="e.g. equals")
+    operator = OperatorField(choices=ATTRIBUTE_OPERATORS, help_text="e.g. equals")
     value = forms.CharField(required=False, max_length=500, help_text="e.g. pro, or 100")
 
     def clean(self) -> dict[str, Any]:
@@ -46,7 +47,7 @@ class AttributeForm(forms.Form):
                 data["value"] = float(value)
             except (TypeError, ValueError):
                 self.add_error("value", f"a number is needed to compare with {operator}.")
-        elif operator in ("exists", "not_exists"):
+        elif operator in PRESENCE:
             data["value"] = ""
         elif not value:
             self.add_error("value", "a value to compare with is needed.")
@@ -65,22 +66,22 @@ def _contains_pattern(text: str) -> str:
 
 
 @conditions.register
-class AttributeCompare(ConditionType):
+class AttributeCompare(ConditionType[AttributeOptions]):
     id = "attribute"
     label = "attribute {attribute} {operator} {value}"
     form = AttributeForm
 
-    def facts_needed(self, options: dict[str, Any]) -> list[Need]:
+    def facts_needed(self, options: AttributeOptions) -> list[Need]:
         return [AttributeNeed(options["attribute"])]
 
-    def compile(self, options: dict[str, Any]) -> Expression:
+    def compile(self, options: AttributeOptions) -> Expression:
         need = AttributeNeed(options["attribute"])
-        operator = options["operator"]
+        operator = operator_normalise(options["operator"])
         if operator in NUMERIC:
             return {NUMERIC[operator]: {need.number_key: float(options["value"])}}
-        if operator == "exists":
+        if operator == "is_set":
             return {"$ex": {need.key: 1}}
-        if operator == "not_exists":
+        if operator == "is_not_set":
             return {"$nex": {need.key: 1}}
         if operator == "contains":
             return {"$mt": {need.key: _contains_pattern(str(options["value"]))}}
@@ -95,7 +96,7 @@ class ConsentForm(forms.Form):
 
 
 @conditions.register
-class ConsentPresent(ConditionType):
+class ConsentPresent(ConditionType[ConsentOptions]):
     id = "consent"
     label = "has granted {channel} consent for {purpose}"
     form = ConsentForm
@@ -103,13 +104,13 @@ class ConsentPresent(ConditionType):
     def clean_options(self, options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
         return super().clean_options({"purpose": MARKETING, **options})
 
-    def facts_needed(self, options: dict[str, Any]) -> list[Need]:
+    def facts_needed(self, options: ConsentOptions) -> list[Need]:
         return [ConsentNeed(options["channel"], options["purpose"])]
 
-    def compile(self, options: dict[str, Any]) -> Expression:
+    def compile(self, options: ConsentOptions) -> Expression:
         return {ConsentNeed(options["channel"], options["purpose"]).key: True}
 
-    def candidates(self, options: dict[str, Any], *, now: dt.datetime) -> Q | None:
+    def candidates(self, options: ConsentOptions, *, now: dt.datetime) -> Q | None:
         granted = contacts_with_consent(channel=options["channel"], purpose=options["purpose"])
         return Q(id__in=granted.values("id"))
 
@@ -125,18 +126,18 @@ class LifecycleForm(forms.Form):
 
 
 @conditions.register
-class LifecycleIs(ConditionType):
+class LifecycleIs(ConditionType[LifecycleOptions]):
     id = "lifecycle"
     label = "lifecycle stage is {stages}"
     form = LifecycleForm
 
-    def facts_needed(self, options: dict[str, Any]) -> list[Need]:
+    def facts_needed(self, options: LifecycleOptions) -> list[Need]:
         return [BaseNeed("lifecycle")]
 
-    def compile(self, options: dict[str, Any]) -> Expression:
+    def compile(self, options: LifecycleOptions) -> Expression:
         return _one_of("lifecycle", list(options["stages"]))
 
-    def candidates(self, options: dict[str, Any], *, now: dt.datetime) -> Q | None:
+    def candidates(self, options: LifecycleOptions, *, now: dt.datetime) -> Q | None:
         return Q(lifecycle__stage__in=options["stages"])
 
 
@@ -145,18 +146,18 @@ class RFMForm(forms.Form):
 
 
 @conditions.register
-class RFMGroupIs(ConditionType):
+class RFMGroupIs(ConditionType[RFMOptions]):
     id = "rfm_group"
     label = "RFM group is {groups}"
     form = RFMForm
 
-    def facts_needed(self, options: dict[str, Any]) -> list[Need]:
+    def facts_needed(self, options: RFMOptions) -> list[Need]:
         return [BaseNeed("rfm_group")]
 
-    def compile(self, options: dict[str, Any]) -> Expression:
+    def compile(self, options: RFMOptions) -> Expression:
         return _one_of("rfm_group", list(options["groups"]))
 
-    def candidates(self, options: dict[str, Any], *, now: dt.datetime) -> Q | None:
+    def candidates(self, options: RFMOptions, *, now: dt.datetime) -> Q | None:
         return Q(rfm__group__in=options["groups"])
 
 
@@ -168,7 +169,7 @@ class PredictionForm(forms.Form):
 
 
 @conditions.register
-class PurchaseProbability(ConditionType):
+class PurchaseProbability(ConditionType[PredictionOptions]):
     """P(at least one purchase in the prediction horizon) = 1 - exp(-expected purchases),
     from the BG/NBD prediction (segments.ContactPrediction); contacts never scored don't
     match either way."""
@@ -177,12 +178,12 @@ class PurchaseProbability(ConditionType):
     label = "predicted purchase probability {operator} {probability}"
     form = PredictionForm
 
-    def facts_needed(self, options: dict[str, Any]) -> list[Need]:
+    def facts_needed(self, options: PredictionOptions) -> list[Need]:
         return [BaseNeed("p_purchase")]
 
-    def compile(self, options: dict[str, Any]) -> Expression:
+    def compile(self, options: PredictionOptions) -> Expression:
         op = "$gte" if options["operator"] == "at_least" else "$lt"
         return {op: {"p_purchase": float(options["probability"])}}
 
-    def candidates(self, options: dict[str, Any], *, now: dt.datetime) -> Q | None:
+    def candidates(self, options: PredictionOptions, *, now: dt.datetime) -> Q | None:
         return Q(prediction__isnull=False)

@@ -9,9 +9,11 @@ from typing import Any
 from django import forms
 from django.db.models import Q
 
+from core.conditions import Window
 from segments.models import Segment, SegmentMembership
 from triggers.conditions.base import ConditionType, Expression, conditions
 from triggers.facts import Need, SegmentNeed
+from triggers.types import MemberOptions, RecentOptions
 
 
 class SegmentSlugField(forms.SlugField):
@@ -30,18 +32,18 @@ class RecentForm(MemberForm):
 
 
 @conditions.register
-class InSegment(ConditionType):
+class InSegment(ConditionType[MemberOptions]):
     id = "in_segment"
     label = "is a member of {segment}"
     form = MemberForm
 
-    def facts_needed(self, options: dict[str, Any]) -> list[Need]:
+    def facts_needed(self, options: MemberOptions) -> list[Need]:
         return [SegmentNeed(options["segment"])]
 
-    def compile(self, options: dict[str, Any]) -> Expression:
+    def compile(self, options: MemberOptions) -> Expression:
         return {SegmentNeed(options["segment"]).member_key: True}
 
-    def candidates(self, options: dict[str, Any], *, now: dt.datetime) -> Q | None:
+    def candidates(self, options: MemberOptions, *, now: dt.datetime) -> Q | None:
         members = SegmentMembership.objects.filter(
             segment__slug=options["segment"], exited_at__isnull=True
         ).values("contact_id")
@@ -49,29 +51,29 @@ class InSegment(ConditionType):
 
 
 @conditions.register
-class NotInSegment(ConditionType):
+class NotInSegment(ConditionType[MemberOptions]):
     id = "not_in_segment"
     label = "is not a member of {segment}"
     form = MemberForm
 
-    def facts_needed(self, options: dict[str, Any]) -> list[Need]:
+    def facts_needed(self, options: MemberOptions) -> list[Need]:
         return [SegmentNeed(options["segment"])]
 
-    def compile(self, options: dict[str, Any]) -> Expression:
+    def compile(self, options: MemberOptions) -> Expression:
         return {SegmentNeed(options["segment"]).member_key: False}
 
 
 @conditions.register
-class EnteredSegment(ConditionType):
+class EnteredSegment(ConditionType[RecentOptions]):
     id = "entered_segment"
     label = "entered {segment} in the last {hours} hours (and is still in)"
     form = RecentForm
     time_dependent = True
 
-    def facts_needed(self, options: dict[str, Any]) -> list[Need]:
+    def facts_needed(self, options: RecentOptions) -> list[Need]:
         return [SegmentNeed(options["segment"])]
 
-    def compile(self, options: dict[str, Any]) -> Expression:
+    def compile(self, options: RecentOptions) -> Expression:
         need = SegmentNeed(options["segment"])
         return {
             "$and": [
@@ -80,8 +82,8 @@ class EnteredSegment(ConditionType):
             ]
         }
 
-    def candidates(self, options: dict[str, Any], *, now: dt.datetime) -> Q | None:
-        since = now - dt.timedelta(hours=int(options["hours"]))
+    def candidates(self, options: RecentOptions, *, now: dt.datetime) -> Q | None:
+        since = Window.from_options(options).start(now)
         entered = SegmentMembership.objects.filter(
             segment__slug=options["segment"], exited_at__isnull=True, entered_at__gte=since
         ).values("contact_id")
@@ -89,16 +91,16 @@ class EnteredSegment(ConditionType):
 
 
 @conditions.register
-class ExitedSegment(ConditionType):
+class ExitedSegment(ConditionType[RecentOptions]):
     id = "exited_segment"
     label = "left {segment} in the last {hours} hours (and has not come back)"
     form = RecentForm
     time_dependent = True
 
-    def facts_needed(self, options: dict[str, Any]) -> list[Need]:
+    def facts_needed(self, options: RecentOptions) -> list[Need]:
         return [SegmentNeed(options["segment"])]
 
-    def compile(self, options: dict[str, Any]) -> Expression:
+    def compile(self, options: RecentOptions) -> Expression:
         need = SegmentNeed(options["segment"])
         return {
             "$and": [
@@ -107,8 +109,8 @@ class ExitedSegment(ConditionType):
             ]
         }
 
-    def candidates(self, options: dict[str, Any], *, now: dt.datetime) -> Q | None:
-        since = now - dt.timedelta(hours=int(options["hours"]))
+    def candidates(self, options: RecentOptions, *, now: dt.datetime) -> Q | None:
+        since = Window.from_options(options).start(now)
         exited = SegmentMembership.objects.filter(
             segment__slug=options["segment"], exited_at__gte=since
         ).values("contact_id")
