@@ -31,7 +31,6 @@ import difflib
 import functools
 import re
 import time
-import zoneinfo
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -74,6 +73,7 @@ from django.utils import timezone
 from campaigns import tokens
 from campaigns.channels.sms import sms_with_opt_out
 from campaigns.models import Campaign, MessageTemplate
+from core.zones import zone_or_utc
 from crm.models import Contact, Event
 
 __all__ = [
@@ -878,10 +878,7 @@ def _frozen(value: Any) -> Any:
 
 
 def _contact_zone(contact: Contact) -> dt.tzinfo:
-    try:
-        return zoneinfo.ZoneInfo(contact.timezone) if contact.timezone else dt.UTC
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return dt.UTC
+    return zone_or_utc(contact.timezone)
 
 
 def contact_context(contact: Contact) -> dict[str, Any]:
