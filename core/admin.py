@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from django.contrib import admin
+from django.db.models import Model
 from django.http import HttpRequest
 
+_ModelT = TypeVar("_ModelT", bound=Model)
 
-class ReadOnlyModelAdmin(admin.ModelAdmin[Any]):
-    """Records the system writes (deliveries, responses, derived analytics): staff read them
-    in admin, nobody adds, edits or deletes them there."""
+
+class ReadOnlyPermissions:
+    """No add, change or delete, for a ModelAdmin or an inline alike: `obj` is optional
+    because ModelAdmin asks `has_add_permission(request)` and an inline passes the parent."""
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -20,3 +23,8 @@ class ReadOnlyModelAdmin(admin.ModelAdmin[Any]):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class ReadOnlyModelAdmin(ReadOnlyPermissions, admin.ModelAdmin[_ModelT]):
+    """Records the system writes (deliveries, responses, derived analytics): staff read them
+    in admin, nobody adds, edits or deletes them there."""

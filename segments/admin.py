@@ -19,6 +19,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
+from core.admin import ReadOnlyModelAdmin
 from segments.compiler.forms import CONDITION_FORMS, CONDITION_LABELS
 from segments.compiler.tree import DefinitionError, definition_describe, definition_parse
 from segments.models.analytics import (
@@ -253,21 +254,8 @@ class SegmentMembershipAdmin(admin.ModelAdmin[SegmentMembership]):
 # --- Analytics: read-only, recomputed by `manage.py segments rfm|lifecycle|cluster|fit-clv` ---
 
 
-class _ReadOnlyAdmin(admin.ModelAdmin[Any]):
-    """Derived data: marketers read it here; the analytics commands write it."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 @admin.register(ContactRFM)
-class ContactRFMAdmin(_ReadOnlyAdmin):
+class ContactRFMAdmin(ReadOnlyModelAdmin[ContactRFM]):
     list_display = (
         "contact",
         "group",
@@ -286,7 +274,7 @@ class ContactRFMAdmin(_ReadOnlyAdmin):
 
 
 @admin.register(ContactLifecycle)
-class ContactLifecycleAdmin(_ReadOnlyAdmin):
+class ContactLifecycleAdmin(ReadOnlyModelAdmin[ContactLifecycle]):
     list_display = ("contact", "stage", "since", "updated_at")
     list_filter = ("stage",)
     list_select_related = ("contact",)
@@ -295,7 +283,7 @@ class ContactLifecycleAdmin(_ReadOnlyAdmin):
 
 
 @admin.register(LifecycleChange)
-class LifecycleChangeAdmin(_ReadOnlyAdmin):
+class LifecycleChangeAdmin(ReadOnlyModelAdmin[LifecycleChange]):
     list_display = ("contact", "from_stage", "to_stage", "changed_at")
     list_filter = ("to_stage", "from_stage")
     list_select_related = ("contact",)
@@ -304,7 +292,7 @@ class LifecycleChangeAdmin(_ReadOnlyAdmin):
 
 
 @admin.register(ClusteringRun)
-class ClusteringRunAdmin(_ReadOnlyAdmin):
+class ClusteringRunAdmin(ReadOnlyModelAdmin[ClusteringRun]):
     list_display = ("id", "k", "contacts", "silhouette", "seed", "created_at")
     readonly_fields = ("cluster_descriptions",)
 
@@ -318,7 +306,7 @@ class ClusteringRunAdmin(_ReadOnlyAdmin):
 
 
 @admin.register(ContactPrediction)
-class ContactPredictionAdmin(_ReadOnlyAdmin):
+class ContactPredictionAdmin(ReadOnlyModelAdmin[ContactPrediction]):
     list_display = ("contact", "p_alive", "expected_purchases", "horizon_days", "computed_at")
     list_select_related = ("contact",)
     search_fields = ("contact__email_key", "contact__last_name")
@@ -326,7 +314,7 @@ class ContactPredictionAdmin(_ReadOnlyAdmin):
 
 
 @admin.register(PredictionFit)
-class PredictionFitAdmin(_ReadOnlyAdmin):
+class PredictionFitAdmin(ReadOnlyModelAdmin[PredictionFit]):
     """Every BG/NBD fit attempt, so a day without predictions shows its reason."""
 
     list_display = (

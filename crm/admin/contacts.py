@@ -28,6 +28,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from core.admin import ReadOnlyModelAdmin, ReadOnlyPermissions
 from crm.models import (
     ApiKey,
     Channel,
@@ -170,7 +171,7 @@ class ContactForm(forms.ModelForm[Contact]):
         return value
 
 
-class ConsentRecordInline(admin.TabularInline[ConsentRecord, Contact]):
+class ConsentRecordInline(ReadOnlyPermissions, admin.TabularInline[ConsentRecord, Contact]):
     model = ConsentRecord
     verbose_name_plural = _("consent history (append-only ledger)")
     extra = 0
@@ -188,15 +189,6 @@ class ConsentRecordInline(admin.TabularInline[ConsentRecord, Contact]):
     readonly_fields = fields
     ordering = ("-occurred_at", "-id")
     show_change_link = True
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class _LatestEventsFormSet(BaseInlineFormSet):
@@ -406,7 +398,7 @@ class ContactAdmin(admin.ModelAdmin[Contact]):
 
 
 @admin.register(ConsentRecord)
-class ConsentRecordAdmin(admin.ModelAdmin[ConsentRecord]):
+class ConsentRecordAdmin(ReadOnlyModelAdmin[ConsentRecord]):
     """View-only: the ledger is appended to by the code paths that gather consent."""
 
     list_display = ("occurred_at", "contact", "channel", "purpose", "status", "source")
@@ -415,15 +407,6 @@ class ConsentRecordAdmin(admin.ModelAdmin[ConsentRecord]):
     raw_id_fields = ("contact",)
     list_select_related = ("contact",)
     show_full_result_count = False
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Event)
@@ -548,7 +531,7 @@ class SuppressionAdmin(admin.ModelAdmin[Suppression]):
 
 
 @admin.register(DoubleOptIn)
-class DoubleOptInAdmin(admin.ModelAdmin[DoubleOptIn]):
+class DoubleOptInAdmin(ReadOnlyModelAdmin[DoubleOptIn]):
     list_display = (
         "requested_at",
         "contact",
@@ -564,15 +547,6 @@ class DoubleOptInAdmin(admin.ModelAdmin[DoubleOptIn]):
     list_select_related = ("contact",)
     ordering = ("-requested_at", "-id")
     show_full_result_count = False
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(ApiKey)
