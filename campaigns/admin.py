@@ -39,7 +39,7 @@ from campaigns.models import (
     Variant,
 )
 from campaigns.rendering import RenderError, render_message, template_errors
-from core.admin import ReadOnlyModelAdmin
+from core.admin import ReadOnlyModelAdmin, row_for_url
 from crm.models import Contact
 
 # --- Message templates -----------------------------------------------------------------------
@@ -433,7 +433,7 @@ class CampaignAdmin(admin.ModelAdmin[Campaign]):
         form_url: str = "",
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
-        campaign = Campaign.objects.filter(pk=object_id).first() if object_id.isdigit() else None
+        campaign = row_for_url(Campaign.objects.all(), object_id)
         context: dict[str, Any] = {}
         if campaign is not None:
             context["progress_live"] = campaign.status in LIVE_STATUSES

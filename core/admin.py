@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from django.contrib import admin
-from django.db.models import Model
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
 _ModelT = TypeVar("_ModelT", bound=Model)
@@ -28,3 +28,9 @@ class ReadOnlyPermissions:
 class ReadOnlyModelAdmin(ReadOnlyPermissions, admin.ModelAdmin[_ModelT]):
     """Records the system writes (deliveries, responses, derived analytics): staff read them
     in admin, nobody adds, edits or deletes them there."""
+
+
+def row_for_url(queryset: QuerySet[_ModelT], object_id: str) -> _ModelT | None:
+    """The row an admin URL's object id names, or None when the id is not a number (a
+    mistyped URL) or no row has it: the view then answers 404 or its own page."""
+    return queryset.filter(pk=object_id).first() if object_id.isdigit() else None

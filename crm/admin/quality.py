@@ -23,7 +23,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from core.admin import ReadOnlyModelAdmin
+from core.admin import ReadOnlyModelAdmin, row_for_url
 from crm.models import (
     Contact,
     ContactAlias,
@@ -277,12 +277,9 @@ class MergeCandidateAdmin(admin.ModelAdmin[MergeCandidate]):
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
         """The two contacts side by side, with merge and dismiss buttons."""
-        candidate = (
-            MergeCandidate.objects.select_related("contact_a", "contact_b", "reviewed_by")
-            .filter(pk=object_id)
-            .first()
-            if object_id.isdigit()
-            else None
+        candidate = row_for_url(
+            MergeCandidate.objects.select_related("contact_a", "contact_b", "reviewed_by"),
+            object_id,
         )
         if candidate is None:
             raise Http404
