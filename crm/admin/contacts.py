@@ -202,7 +202,7 @@ class _LatestEventsFormSet(BaseInlineFormSet):
         return self._latest_events
 
 
-class LatestEventInline(admin.TabularInline[Event, Contact]):
+class LatestEventInline(ReadOnlyPermissions, admin.TabularInline[Event, Contact]):
     model = Event
     formset = _LatestEventsFormSet
     verbose_name_plural = _("latest events")
@@ -211,15 +211,6 @@ class LatestEventInline(admin.TabularInline[Event, Contact]):
     fields = ("occurred_at", "type", "value", "currency", "source", "properties")
     readonly_fields = fields
     show_change_link = True
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 def _contact_events_url(contact: Contact) -> str:
@@ -256,21 +247,7 @@ class ContactAdmin(admin.ModelAdmin[Contact]):
     fieldsets = (
         (None, {"fields": ("first_name", "last_name", "email", "phone", "external_id")}),
         (_("Profile"), {"fields": ("locale", "timezone", "country", "attributes")}),
-        (
-            _("Record"),
-            {
-                "fields": (
-                    "uuid",
-                    "created_at",
-                    "updated_at",
-                    "last_activity_at",
-                    "last_purchase_at",
-                    "events_summary",
-                    "is_erased",
-                    "erased_at",
-                )
-            },
-        ),
+        (_("Record"), {"fields": readonly_fields}),
     )
     inlines = (ConsentRecordInline, LatestEventInline)
     actions = ("export_data", "erase_selected")
