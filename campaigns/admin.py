@@ -39,6 +39,7 @@ from campaigns.models import (
     Variant,
 )
 from campaigns.rendering import RenderError, render_message, template_errors
+from core.admin import ReadOnlyModelAdmin, row_for_url
 from crm.models import Contact
 
 # --- Message templates -----------------------------------------------------------------------
@@ -436,7 +437,7 @@ class CampaignAdmin(admin.ModelAdmin[Campaign]):
         form_url: str = "",
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
-        campaign = Campaign.objects.filter(pk=object_id).first() if object_id.isdigit() else None
+        campaign = row_for_url(Campaign.objects.all(), object_id)
         context: dict[str, Any] = {}
         if campaign is not None:
             context["progress_live"] = campaign.status in LIVE_STATUSES
@@ -460,17 +461,6 @@ class CampaignAdmin(admin.ModelAdmin[Campaign]):
 # --- Read-only records -----------------------------------------------------------------------
 
 
-class _ReadOnlyAdmin(admin.ModelAdmin[Any]):
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 def _contact_link(contact: Contact | None) -> SafeString | str:
     if contact is None:
         return "—"
@@ -480,7 +470,7 @@ def _contact_link(contact: Contact | None) -> SafeString | str:
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(_ReadOnlyAdmin):
+class DeliveryAdmin(ReadOnlyModelAdmin[Delivery]):
     list_display = (
         "id",
         "campaign",
@@ -504,7 +494,7 @@ class DeliveryAdmin(_ReadOnlyAdmin):
 
 
 @admin.register(Response)
-class ResponseAdmin(_ReadOnlyAdmin):
+class ResponseAdmin(ReadOnlyModelAdmin[Response]):
     list_display = ("id", "kind", "provider", "campaign", "delivery_id", "short_url", "occurred_at")
     list_filter = ("kind", "provider", "campaign")
     list_select_related = ("campaign",)

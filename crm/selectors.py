@@ -23,8 +23,8 @@ querysets (`consent_status_subquery`), fixed SQL for the once-per-message hand-o
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, TypeVar
+from collections.abc import Iterable
+from typing import Any
 
 from django.db import connection
 from django.db.models import (
@@ -40,19 +40,14 @@ from django.db.models import (
 )
 from django.db.models.lookups import Exact
 
+from core.batching import chunks
 from crm.models import MARKETING, ConsentRecord, Contact, Suppression
 from crm.normalise import address_hash
 
 _CHUNK = 500
-_T = TypeVar("_T")
 _WITHDRAWN = ConsentRecord.Status.WITHDRAWN.value
 
 ConsentKey = tuple[int, str, str]  # (contact id, channel, purpose)
-
-
-def _chunks(items: Sequence[_T], size: int = _CHUNK) -> Iterator[Sequence[_T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def _person_sources() -> list[str]:
@@ -154,7 +149,7 @@ def consent_withdrawn_by_contact(keys: Iterable[ConsentKey]) -> set[ConsentKey]:
         | Q(occurred_at=OuterRef("occurred_at"), id__gt=OuterRef("id"))
     )
     withdrawn: set[ConsentKey] = set()
-    for chunk in _chunks(sorted({contact_id for contact_id, _, _ in wanted})):
+    for chunk in chunks(sorted({contact_id for contact_id, _, _ in wanted}), _CHUNK):
         latest_withdrawals = (
             ConsentRecord.objects.filter(
                 contact_id__in=chunk,

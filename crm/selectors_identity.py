@@ -7,11 +7,12 @@ two records were merged still lands on the surviving contact.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Literal
 
 from django.db.models import Q
 
+from core.batching import chunks
 from crm.models import Contact, ContactAlias
 
 IdentifierKind = Literal["external_id", "email", "phone"]
@@ -26,11 +27,6 @@ _CONTACT_COLUMN: dict[str, str] = {
     ContactAlias.Kind.EMAIL: "email_key",
     ContactAlias.Kind.PHONE: "phone",
 }
-
-
-def _chunks(values: list[str], size: int = LOOKUP_CHUNK) -> Iterator[list[str]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
 
 
 def _distinct(values: Iterable[str | None]) -> list[str]:
@@ -66,7 +62,7 @@ def contacts_by_identifiers(
     found: dict[tuple[str, str], int] = {}
     for kind, values in wanted.items():
         column = _CONTACT_COLUMN[kind]
-        for chunk in _chunks(values):
+        for chunk in chunks(values, LOOKUP_CHUNK):
             rows = Contact.objects.filter(**{f"{column}__in": chunk}).values_list(column, "pk")
             for value, contact_id in rows:
                 found[(str(kind), value)] = contact_id
@@ -77,9 +73,9 @@ def contacts_by_identifiers(
         for value in values
         if (str(kind), value) not in found
     ]
-    for chunk_start in range(0, len(missing), LOOKUP_CHUNK):
+    for missing_chunk in chunks(missing, LOOKUP_CHUNK):
         by_kind: dict[str, list[str]] = {}
-        for kind, value in missing[chunk_start : chunk_start + LOOKUP_CHUNK]:
+        for kind, value in missing_chunk:
             by_kind.setdefault(kind, []).append(value)
         condition = Q()
         for kind, values in by_kind.items():

@@ -1,5 +1,5 @@
 """The real processes the benchmarks, the demo and the worker tests drive: the web server
-(runserver, no autoreload, threaded) and Celery workers, started against the benchmark's
+(runserver, no autoreload, threaded) and Celery workers, started against this process's
 database and broker; and RSS readings."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
@@ -32,11 +32,13 @@ def database_url() -> str:
     return f"postgres://{auth}{host}:{db.get('PORT') or 5432}/{db['NAME']}"
 
 
-def child_env(**extra: str) -> dict[str, str]:
+def child_env(*, var_dir: Path | str | None = None, **extra: str) -> dict[str, str]:
+    """The environment of a process started against this one's database and broker: its
+    VAR_DIR (this process's unless given) and `extra` on top."""
     env = {
         **os.environ,
         "DATABASE_URL": database_url(),
-        "VAR_DIR": str(settings.VAR_DIR),
+        "VAR_DIR": str(var_dir or settings.VAR_DIR),
         "CELERY_BROKER_URL": str(settings.CELERY_BROKER_URL),
         "LOG_LEVEL": "WARNING",
         **extra,
@@ -107,35 +109,57 @@ def web_server(*, log: Path) -> Iterator[str]:
         handle.close()
 
 
-@contextmanager
-def celery_worker(
-    *, log: Path, queues: str, concurrency: int = 2, **env: str
-) -> Iterator[subprocess.Popen[bytes]]:
-    """A real worker on the benchmark's broker; yields once it reports ready."""
+def celery_worker_command(*, queues: str, hostname: str, options: Sequence[str] = ()) -> list[str]:
+    """The command line of a worker of this project consuming `queues`; `options` add to
+    it (a pool, a concurrency)."""
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "config",
+        "worker",
+        "--loglevel=INFO",
+        f"--queues={queues}",
+        *options,
+        "--without-gossip",
+        "--without-mingle",
+        f"--hostname={hostname}",
+    ]
+
+
+def queues_purge(queues: str, *, broker: str | None = None) -> None:
+    """Empty `queues` on `broker` (settings.CELERY_BROKER_URL unless given), so a new worker
+    starts on nothing an earlier run left behind."""
     from config.celery import app as celery_app
 
-    with celery_app.connection_for_write(str(settings.CELERY_BROKER_URL)) as conn:
+    with celery_app.connection_for_write(broker or str(settings.CELERY_BROKER_URL)) as conn:
         for queue in queues.split(","):
             conn.default_channel.queue_purge(queue)
+
+
+@contextmanager
+def celery_worker(
+    *,
+    log: Path,
+    queues: str,
+    concurrency: int = 2,
+    hostname: str = "",
+    var_dir: Path | str | None = None,
+    **env: str,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A real worker on this process's database and broker (emptied first); yields once it
+    reports ready. `env` goes on top of its environment (another broker, the outboxes)."""
+    queues_purge(queues, broker=env.get("CELERY_BROKER_URL"))
     handle = log.open("w")
     process = subprocess.Popen(  # noqa: S603
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--loglevel=INFO",
-            f"--queues={queues}",
-            f"--concurrency={concurrency}",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            f"--hostname=bench-{os.getpid()}-{queues.replace(',', '-')}@%h",
-        ],
+        celery_worker_command(
+            queues=queues,
+            hostname=hostname or f"bench-{os.getpid()}-{queues.replace(',', '-')}@%h",
+            options=(f"--concurrency={concurrency}", "--without-heartbeat"),
+        ),
         cwd=ROOT,
-        env=child_env(LOG_LEVEL="INFO", **env),
+        env=child_env(var_dir=var_dir, LOG_LEVEL="INFO", **env),
         stdout=handle,
         stderr=subprocess.STDOUT,
     )

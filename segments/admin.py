@@ -19,6 +19,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
+from core.admin import ReadOnlyModelAdmin
+from core.charts import Point, Series, line_chart
 from segments.compiler.forms import CONDITION_FORMS, CONDITION_LABELS
 from segments.compiler.tree import DefinitionError, definition_describe, definition_parse
 from segments.models.analytics import (
@@ -59,61 +61,22 @@ def size_chart_svg(
     """A line chart of daily sizes as inline SVG (no script, no external file)."""
     if not snapshots:
         return format_html('<p class="help">{}</p>', "No size snapshots yet: refresh the segment.")
-    left, right, top, bottom = 48, 12, 12, 28
-    plot_w, plot_h = width - left - right, height - top - bottom
-    sizes = [snapshot.size for snapshot in snapshots]
-    high = max(max(sizes), 1)
-    step = plot_w / max(len(snapshots) - 1, 1)
-
-    def xy(index: int, size: int) -> tuple[str, str]:
-        # Formatted here: format_html escapes its arguments into strings first.
-        return f"{left + index * step:.1f}", f"{top + plot_h - (size / high) * plot_h:.1f}"
-
-    points = " ".join(f"{x},{y}" for x, y in (xy(i, s) for i, s in enumerate(sizes)))
-    dots = format_html_join(
-        "",
-        '<circle cx="{}" cy="{}" r="3" fill="#417690"><title>{}: {}</title></circle>',
-        (
-            (*xy(index, snapshot.size), snapshot.date.isoformat(), snapshot.size)
-            for index, snapshot in enumerate(snapshots)
-        ),
-    )
-    return format_html(
-        '<svg class="segment-size-chart" role="img" aria-label="{}" width="{}" height="{}" '
-        'viewBox="0 0 {} {}" xmlns="http://www.w3.org/2000/svg">'
-        '<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="#999"/>'
-        '<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="#999"/>'
-        '<text x="{}" y="{}" font-size="11" text-anchor="end">{}</text>'
-        '<text x="{}" y="{}" font-size="11" text-anchor="end">0</text>'
-        '<text x="{}" y="{}" font-size="11">{}</text>'
-        '<text x="{}" y="{}" font-size="11" text-anchor="end">{}</text>'
-        '<polyline fill="none" stroke="#417690" stroke-width="2" points="{}"/>{}</svg>',
-        f"Segment size from {snapshots[0].date} to {snapshots[-1].date}",
-        width,
-        height,
-        width,
-        height,
-        left,
-        top,
-        left,
-        top + plot_h,
-        left,
-        top + plot_h,
-        left + plot_w,
-        top + plot_h,
-        left - 4,
-        top + 10,
-        high,
-        left - 4,
-        top + plot_h,
-        left,
-        height - 8,
-        snapshots[0].date.isoformat(),
-        left + plot_w,
-        height - 8,
-        snapshots[-1].date.isoformat(),
-        points,
-        dots,
+    first, last = snapshots[0].date.isoformat(), snapshots[-1].date.isoformat()
+    return line_chart(
+        series=[
+            Series(
+                points=[
+                    Point(snapshot.size, f"{snapshot.date.isoformat()}: {snapshot.size}")
+                    for snapshot in snapshots
+                ]
+            )
+        ],
+        x_labels=(first, last),
+        y_max=max(max(snapshot.size for snapshot in snapshots), 1),
+        css_class="segment-size-chart",
+        aria_label=f"Segment size from {snapshots[0].date} to {snapshots[-1].date}",
+        width=width,
+        height=height,
     )
 
 
@@ -254,21 +217,8 @@ class SegmentMembershipAdmin(admin.ModelAdmin[SegmentMembership]):
 # --- Analytics: read-only, recomputed by `manage.py segments rfm|lifecycle|cluster|fit-clv` ---
 
 
-class _ReadOnlyAdmin(admin.ModelAdmin[Any]):
-    """Derived data: marketers read it here; the analytics commands write it."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 @admin.register(ContactRFM)
-class ContactRFMAdmin(_ReadOnlyAdmin):
+class ContactRFMAdmin(ReadOnlyModelAdmin[ContactRFM]):
     list_display = (
         "contact",
         "group",
@@ -287,7 +237,7 @@ class ContactRFMAdmin(_ReadOnlyAdmin):
 
 
 @admin.register(ContactLifecycle)
-class ContactLifecycleAdmin(_ReadOnlyAdmin):
+class ContactLifecycleAdmin(ReadOnlyModelAdmin[ContactLifecycle]):
     list_display = ("contact", "stage", "since", "updated_at")
     list_filter = ("stage",)
     list_select_related = ("contact",)
@@ -296,7 +246,7 @@ class ContactLifecycleAdmin(_ReadOnlyAdmin):
 
 
 @admin.register(LifecycleChange)
-class LifecycleChangeAdmin(_ReadOnlyAdmin):
+class LifecycleChangeAdmin(ReadOnlyModelAdmin[LifecycleChange]):
     list_display = ("contact", "from_stage", "to_stage", "changed_at")
     list_filter = ("to_stage", "from_stage")
     list_select_related = ("contact",)
@@ -305,7 +255,7 @@ class LifecycleChangeAdmin(_ReadOnlyAdmin):
 
 
 @admin.register(ClusteringRun)
-class ClusteringRunAdmin(_ReadOnlyAdmin):
+class ClusteringRunAdmin(ReadOnlyModelAdmin[ClusteringRun]):
     list_display = ("id", "k", "contacts", "silhouette", "seed", "created_at")
     readonly_fields = ("cluster_descriptions",)
 
@@ -319,7 +269,7 @@ class ClusteringRunAdmin(_ReadOnlyAdmin):
 
 
 @admin.register(ContactPrediction)
-class ContactPredictionAdmin(_ReadOnlyAdmin):
+class ContactPredictionAdmin(ReadOnlyModelAdmin[ContactPrediction]):
     list_display = ("contact", "p_alive", "expected_purchases", "horizon_days", "computed_at")
     list_select_related = ("contact",)
     search_fields = ("contact__email_key", "contact__last_name")
@@ -327,7 +277,7 @@ class ContactPredictionAdmin(_ReadOnlyAdmin):
 
 
 @admin.register(PredictionFit)
-class PredictionFitAdmin(_ReadOnlyAdmin):
+class PredictionFitAdmin(ReadOnlyModelAdmin[PredictionFit]):
     """Every BG/NBD fit attempt, so a day without predictions shows its reason."""
 
     list_display = (

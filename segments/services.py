@@ -32,6 +32,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from core.batching import chunks, max_params_per_statement
 from core.db import rows_insert_ignoring_conflicts
 from crm.models import Contact
 from segments.compiler import ContactRange, segment_queryset
@@ -77,13 +78,6 @@ class RefreshProgress:
 
 
 ProgressCallback = Callable[[RefreshProgress], None]
-
-
-def _chunks(ids: list[int]) -> Iterable[list[int]]:
-    """Lists of ids short enough to pass as parameters of one statement."""
-    size = (connection.features.max_query_params or 5000) - 10
-    for start in range(0, len(ids), size):
-        yield ids[start : start + size]
 
 
 @dataclass(frozen=True)
@@ -147,7 +141,7 @@ def _refresh_batch(
         # difference was read (a contact deleted, a merge closing a stay).
         contacts = connection.ops.quote_name(Contact._meta.db_table)
         entered: list[int] = []
-        for chunk in _chunks(sorted(entering)):
+        for chunk in chunks(sorted(entering), max_params_per_statement()):
             cursor.execute(
                 f"INSERT INTO {table} (segment_id, contact_id, entered_at, exited_at) "  # noqa: S608
                 f"SELECT %s, id, %s, NULL FROM {contacts} "
@@ -156,7 +150,7 @@ def _refresh_batch(
             )
             entered.extend(int(row[0]) for row in cursor.fetchall())
         exited: list[int] = []
-        for chunk in _chunks(sorted(leaving)):
+        for chunk in chunks(sorted(leaving), max_params_per_statement()):
             cursor.execute(
                 f"UPDATE {table} SET exited_at = %s WHERE segment_id = %s "  # noqa: S608
                 f"AND exited_at IS NULL AND contact_id IN ({', '.join(['%s'] * len(chunk))}) "
@@ -198,9 +192,7 @@ def _full_batches(batch_size: int) -> Iterable[_Batch]:
 
 
 def _id_batches(contact_ids: Iterable[int], batch_size: int) -> Iterable[_Batch]:
-    ordered = sorted(set(contact_ids))
-    for start in range(0, len(ordered), batch_size):
-        chunk = ordered[start : start + batch_size]
+    for chunk in chunks(sorted(set(contact_ids)), batch_size):
         yield _Batch(ContactRange(chunk[0] - 1, chunk[-1]), chunk, len(chunk))
 
 

@@ -4,8 +4,6 @@ must prove work crosses a process boundary (not eager mode)."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,28 +12,17 @@ from typing import Any
 
 from django.conf import settings
 
-from devtools.processes import database_url
+from devtools import processes
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_database_url() -> str:
-    """The URL of the database this test session uses, for a child process."""
-    return database_url()
-
-
 def child_process_env(*, var_dir: Path, **extra: str) -> dict[str, str]:
     """The environment of a worker or beat a test starts: this session's database and broker,
-    its own VAR_DIR, and `extra` on top."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": test_database_url(),
-        "CELERY_BROKER_URL": str(settings.CELERY_BROKER_URL),
-        "VAR_DIR": str(var_dir),
-        **extra,
-    }
-    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    return env
+    its own VAR_DIR, the log level this session runs at, and `extra` on top."""
+    return processes.child_env(
+        var_dir=var_dir, **{"LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"), **extra}
+    )
 
 
 @contextmanager
@@ -45,12 +32,7 @@ def celery_worker(
     """Yields the broker URL the worker consumes from: the one this test process publishes
     to (settings.CELERY_BROKER_URL: a SQLite file under the test VAR_DIR, or CI's Redis),
     emptied first. The worker writes its outboxes under tmp_path/outbox."""
-    from config.celery import app as celery_app
-
     broker = str(settings.CELERY_BROKER_URL)
-    with celery_app.connection_for_write(broker) as conn:
-        for queue in queues.split(","):
-            conn.default_channel.queue_purge(queue)
     outboxes = {
         "EMAIL_BACKEND": "campaigns.channels.email_file.EmlFileBackend",
         "EMAIL_OUTBOX_DIR": str(tmp_path / "outbox" / "email"),
@@ -58,40 +40,15 @@ def celery_worker(
         "SMS_OUTBOX_FILE": str(tmp_path / "outbox" / "sms.jsonl"),
     }
     # `env` may replace the outboxes (a test that sends through the fake provider).
-    child_env = child_process_env(
-        var_dir=tmp_path / "worker-var", **{"CELERY_BROKER_URL": broker, **outboxes, **env}
-    )
-    log = open(tmp_path / "worker.log", "w")  # noqa: SIM115
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--loglevel=INFO",
-            f"--queues={queues}",
-            "--concurrency=1",
-            "--without-gossip",
-            "--without-mingle",
-            f"--hostname=test-{os.getpid()}@%h",
-        ],
-        cwd=ROOT,
-        env=child_env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
+    with processes.celery_worker(
+        log=tmp_path / "worker.log",
+        queues=queues,
+        concurrency=1,
+        hostname=f"test-{os.getpid()}@%h",
+        var_dir=tmp_path / "worker-var",
+        **{"CELERY_BROKER_URL": broker, **outboxes, **env},
+    ):
         yield broker
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
 
 
 @contextmanager

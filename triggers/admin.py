@@ -19,6 +19,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from core.charts import Bar, bar_chart
 from crm.models import Contact
 from triggers.actions import actions as action_registry
 from triggers.conditions import conditions as condition_registry
@@ -162,40 +163,16 @@ def firings_chart_svg(
 ) -> SafeString:
     """Daily firings as inline SVG bars, with a title per bar (no script)."""
     peak = max((count for _, count in series), default=0) or 1
-    bar = width / max(len(series), 1)
-    bars = format_html_join(
-        "",
-        '<rect x="{}" y="{}" width="{}" height="{}" fill="#417690"><title>{}: {}</title></rect>',
-        (
-            (
-                f"{i * bar + 1:.1f}",
-                f"{height - 20 - (count / peak) * (height - 30):.1f}",
-                f"{max(bar - 2, 1):.1f}",
-                f"{(count / peak) * (height - 30):.1f}",
-                day.isoformat(),
-                count,
-            )
-            for i, (day, count) in enumerate(series)
+    return bar_chart(
+        bars=[Bar(count, f"{day.isoformat()}: {count}") for day, count in series],
+        x_labels=(
+            series[0][0].isoformat() if series else "",
+            series[-1][0].isoformat() if series else "",
         ),
-    )
-    first = series[0][0].isoformat() if series else ""
-    last = series[-1][0].isoformat() if series else ""
-    return format_html(
-        '<svg role="img" aria-label="firings per day" width="{}" height="{}" '
-        'viewBox="0 0 {} {}">{}<text x="0" y="{}" font-size="11">{}</text>'
-        '<text x="{}" y="{}" font-size="11" text-anchor="end">{}</text>'
-        '<text x="0" y="10" font-size="11">max {}/day</text></svg>',
-        width,
-        height,
-        width,
-        height,
-        bars,
-        height - 4,
-        first,
-        width,
-        height - 4,
-        last,
-        peak,
+        top_label=f"max {peak}/day",
+        aria_label="firings per day",
+        width=width,
+        height=height,
     )
 
 

@@ -23,6 +23,7 @@ from django.db.models import Count, Max, Q, Sum
 from django.utils import timezone
 
 from core.db import rows_insert_ignoring_conflicts
+from core.keyset import keyset_pages
 from crm.models import Contact
 from segments.models import Segment
 from triggers.actions import actions as action_registry
@@ -596,17 +597,9 @@ def _active(snapshot: Mapping[str, Any], now: dt.datetime) -> bool:
 
 def candidate_batches(*, narrowing: Q, size: int) -> Iterable[list[int]]:
     """Keyset pagination by id over the contacts that pass the filter."""
-    last = 0
-    while True:
-        batch = list(
-            Contact.objects.filter(narrowing, id__gt=last)
-            .order_by("id")
-            .values_list("id", flat=True)[:size]
-        )
-        if not batch:
-            return
-        yield batch
-        last = batch[-1]
+    return keyset_pages(
+        Contact.objects.filter(narrowing).values_list("id", flat=True), size=size, field="id"
+    )
 
 
 SweepProgress = Callable[[str, int, int], None]  # rule slug, contacts checked, fired

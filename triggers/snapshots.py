@@ -17,11 +17,11 @@ import datetime as dt
 import math
 from collections.abc import Iterable, Sequence
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db.models import Count, Max, Q
 
 from core.conditions import elapsed, property_filters_q
+from core.zones import zone_or_utc
 from crm.models import ConsentRecord, Contact, Event
 from crm.selectors import consent_current
 from segments.models import SegmentMembership
@@ -36,16 +36,6 @@ from triggers.facts import (
 from triggers.types import Facts
 
 NEVER_HOURS = 10**9  # "hours since" for something that never happened
-_ZONES: dict[str, ZoneInfo] = {}
-
-
-def _zone(name: str) -> ZoneInfo:
-    if name not in _ZONES:
-        try:
-            _ZONES[name] = ZoneInfo(name) if name else ZoneInfo("UTC")
-        except (ZoneInfoNotFoundError, ValueError):
-            _ZONES[name] = ZoneInfo("UTC")
-    return _ZONES[name]
 
 
 def _hours(now: dt.datetime, then: dt.datetime | None) -> float:
@@ -213,7 +203,7 @@ def snapshots_build(
             if historical
             else (row["last_activity_at"], row["last_purchase_at"])
         )
-        local = now.astimezone(_zone(row["timezone"] or ""))
+        local = now.astimezone(zone_or_utc(row["timezone"] or ""))
         facts: Facts = {
             "cid": cid,
             "now_ts": now_ts,

@@ -1,5 +1,7 @@
 """Inline SVG charts for the results page: no JavaScript, no external files. Every label goes
-through format_html (variant names are typed by marketers, and shown to other users)."""
+through format_html or core's chart templates (variant names are typed by marketers, and
+shown to other users). The cumulative chart is core's line chart; the rates chart, a dot and
+its interval per group, is drawn here."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from campaigns.abtest.report import ArmReport, DayReport, Report
+from core.charts import Margins, Point, Series, line_chart
 
 COLOURS = ("#6b7280", "#2563eb", "#d97706", "#059669", "#dc2626", "#7c3aed", "#0891b2")
 WIDTH = 640
@@ -111,94 +114,34 @@ def rates_chart(report: Report) -> SafeString:
 
 def cumulative_chart(report: Report) -> SafeString:
     """Cumulative converted recipients per group, one point per day with a conversion."""
-    names = [a["name"] for a in report["arms"]]
     if not report["daily"]:
         return format_html('<p class="ab-chart-empty">{}</p>', "No conversions yet.")
     # Every line starts at 0 on the day before the first conversion.
     first = dt.date.fromisoformat(report["daily"][0]["date"]) - dt.timedelta(days=1)
     days: list[DayReport] = [{"date": first.isoformat(), "cumulative": {}}, *report["daily"]]
-    height = 240
-    left, right, top_pad, bottom = 50, 20, 12, 40
-    plot_w = WIDTH - left - right
-    plot_h = height - top_pad - bottom
     top, _divisions = _nice_axis(max(max(d["cumulative"].values(), default=0) for d in days) or 1)
-    span = max(len(days) - 1, 1)
-
-    def point(index: int, value: int) -> str:
-        px = left + plot_w * (index / span if len(days) > 1 else 0.5)
-        py = top_pad + plot_h * (1 - value / top)
-        return f"{px:.1f},{py:.1f}"
-
-    lines = format_html_join(
-        "",
-        '<polyline class="ab-series" data-group="{}" fill="none" stroke="{}" stroke-width="2" '
-        'points="{}"><title>{}</title></polyline>',
-        (
-            (
-                name,
-                _colour(i),
-                " ".join(point(j, d["cumulative"].get(name, 0)) for j, d in enumerate(days)),
-                name,
-            )
-            for i, name in enumerate(names)
-        ),
-    )
-    markers = format_html_join(
-        "",
-        '<circle cx="{}" cy="{}" r="3" fill="{}"><title>{} {}: {}</title></circle>',
-        (
-            (
-                *point(j, d["cumulative"].get(name, 0)).split(","),
-                _colour(i),
-                name,
-                d["date"],
-                d["cumulative"].get(name, 0),
-            )
-            for i, name in enumerate(names)
-            for j, d in enumerate(days)
-        ),
-    )
-    legend = format_html_join(
-        "",
-        '<rect x="{}" y="{}" width="10" height="10" fill="{}"/>'
-        '<text x="{}" y="{}" font-size="11">{}</text>',
-        (
-            (left + 90 * i, height - 14, _colour(i), left + 90 * i + 14, height - 5, name[:12])
-            for i, name in enumerate(names)
-        ),
-    )
-    axis = format_html(
-        '<text x="{}" y="{}" font-size="11" text-anchor="end">{}</text>'
-        '<text x="{}" y="{}" font-size="11" text-anchor="end">0</text>'
-        '<text x="{}" y="{}" font-size="11">{}</text>'
-        '<text x="{}" y="{}" font-size="11" text-anchor="end">{}</text>'
-        '<line x1="{}" x2="{}" y1="{}" y2="{}" stroke="#9ca3af"/>',
-        left - 6,
-        top_pad + 10,
-        f"{top:g}",
-        left - 6,
-        top_pad + plot_h,
-        left,
-        top_pad + plot_h + 14,
-        days[0]["date"],
-        left + plot_w,
-        top_pad + plot_h + 14,
-        days[-1]["date"],
-        left,
-        left + plot_w,
-        top_pad + plot_h,
-        top_pad + plot_h,
-    )
-    return format_html(
-        '<svg class="ab-chart ab-cumulative" role="img" viewBox="0 0 {} {}" width="{}" '
-        'height="{}" xmlns="http://www.w3.org/2000/svg"><title>{}</title>{}{}{}{}</svg>',
-        WIDTH,
-        height,
-        WIDTH,
-        height,
-        "Cumulative conversions per group, by day",
-        axis,
-        lines,
-        markers,
-        legend,
+    series = [
+        Series(
+            points=[
+                Point(
+                    day["cumulative"].get(arm["name"], 0),
+                    f"{arm['name']} {day['date']}: {day['cumulative'].get(arm['name'], 0)}",
+                )
+                for day in days
+            ],
+            colour=_colour(index),
+            name=arm["name"],
+            css_class="ab-series",
+        )
+        for index, arm in enumerate(report["arms"])
+    ]
+    return line_chart(
+        series=series,
+        x_labels=(days[0]["date"], days[-1]["date"]),
+        y_max=top,
+        css_class="ab-chart ab-cumulative",
+        title="Cumulative conversions per group, by day",
+        width=WIDTH,
+        height=240,
+        margins=Margins(50, 20, 12, 40),
     )

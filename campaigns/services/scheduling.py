@@ -18,27 +18,19 @@ import functools
 from collections import defaultdict
 from collections.abc import Sequence
 from importlib import resources
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
+
+from core.zones import zone_or_none, zone_or_utc
 
 UTC = dt.UTC
 # Quiet-hours search horizon: the next allowed instant is always within two local days.
 _SEARCH_DAYS = 3
 
 
-@functools.lru_cache(maxsize=2048)
-def zone_or_none(name: str) -> ZoneInfo | None:
-    if not name:
-        return None
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return None
-
-
 def default_zone() -> ZoneInfo:
-    return zone_or_none(settings.DEFAULT_SEND_TIMEZONE) or ZoneInfo("UTC")
+    return zone_or_utc(settings.DEFAULT_SEND_TIMEZONE)
 
 
 def contact_zone(timezone_name: str) -> ZoneInfo:

@@ -22,7 +22,7 @@ from campaigns.services.dispatch import (
     _enqueue,
     campaign_launch,
 )
-from campaigns.services.scheduling import zone_or_none
+from core.zones import zone_or_none
 
 logger = logging.getLogger(__name__)
 Status = Delivery.Status

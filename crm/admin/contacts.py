@@ -28,6 +28,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from core.admin import ReadOnlyModelAdmin, ReadOnlyPermissions
 from crm.models import (
     ApiKey,
     Channel,
@@ -170,7 +171,7 @@ class ContactForm(forms.ModelForm[Contact]):
         return value
 
 
-class ConsentRecordInline(admin.TabularInline[ConsentRecord, Contact]):
+class ConsentRecordInline(ReadOnlyPermissions, admin.TabularInline[ConsentRecord, Contact]):
     model = ConsentRecord
     verbose_name_plural = _("consent history (append-only ledger)")
     extra = 0
@@ -189,15 +190,6 @@ class ConsentRecordInline(admin.TabularInline[ConsentRecord, Contact]):
     ordering = ("-occurred_at", "-id")
     show_change_link = True
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 class _LatestEventsFormSet(BaseInlineFormSet):
     """Only the latest events of the contact; the full list is one link away."""
@@ -210,7 +202,7 @@ class _LatestEventsFormSet(BaseInlineFormSet):
         return self._latest_events
 
 
-class LatestEventInline(admin.TabularInline[Event, Contact]):
+class LatestEventInline(ReadOnlyPermissions, admin.TabularInline[Event, Contact]):
     model = Event
     formset = _LatestEventsFormSet
     verbose_name_plural = _("latest events")
@@ -219,15 +211,6 @@ class LatestEventInline(admin.TabularInline[Event, Contact]):
     fields = ("occurred_at", "type", "value", "currency", "source", "properties")
     readonly_fields = fields
     show_change_link = True
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 def _contact_events_url(contact: Contact) -> str:
@@ -264,21 +247,7 @@ class ContactAdmin(admin.ModelAdmin[Contact]):
     fieldsets = (
         (None, {"fields": ("first_name", "last_name", "email", "phone", "external_id")}),
         (_("Profile"), {"fields": ("locale", "timezone", "country", "attributes")}),
-        (
-            _("Record"),
-            {
-                "fields": (
-                    "uuid",
-                    "created_at",
-                    "updated_at",
-                    "last_activity_at",
-                    "last_purchase_at",
-                    "events_summary",
-                    "is_erased",
-                    "erased_at",
-                )
-            },
-        ),
+        (_("Record"), {"fields": readonly_fields}),
     )
     inlines = (ConsentRecordInline, LatestEventInline)
     actions = ("export_data", "erase_selected")
@@ -406,7 +375,7 @@ class ContactAdmin(admin.ModelAdmin[Contact]):
 
 
 @admin.register(ConsentRecord)
-class ConsentRecordAdmin(admin.ModelAdmin[ConsentRecord]):
+class ConsentRecordAdmin(ReadOnlyModelAdmin[ConsentRecord]):
     """View-only: the ledger is appended to by the code paths that gather consent."""
 
     list_display = ("occurred_at", "contact", "channel", "purpose", "status", "source")
@@ -415,15 +384,6 @@ class ConsentRecordAdmin(admin.ModelAdmin[ConsentRecord]):
     raw_id_fields = ("contact",)
     list_select_related = ("contact",)
     show_full_result_count = False
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Event)
@@ -548,7 +508,7 @@ class SuppressionAdmin(admin.ModelAdmin[Suppression]):
 
 
 @admin.register(DoubleOptIn)
-class DoubleOptInAdmin(admin.ModelAdmin[DoubleOptIn]):
+class DoubleOptInAdmin(ReadOnlyModelAdmin[DoubleOptIn]):
     list_display = (
         "requested_at",
         "contact",
@@ -564,15 +524,6 @@ class DoubleOptInAdmin(admin.ModelAdmin[DoubleOptIn]):
     list_select_related = ("contact",)
     ordering = ("-requested_at", "-id")
     show_full_result_count = False
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(ApiKey)

@@ -23,6 +23,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from core.admin import row_for_url
 from crm.models import ImportRun
 from crm.services.importing import import_dir, import_run_upload_path
 from crm.tasks import import_run_execute
@@ -181,7 +182,7 @@ class ImportRunAdmin(admin.ModelAdmin[ImportRun]):
         form_url: str = "",
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
-        run = ImportRun.objects.filter(pk=object_id).first() if object_id.isdigit() else None
+        run = row_for_url(ImportRun.objects.all(), object_id)
         context: dict[str, Any] = {"import_running": run is not None and run.status in RUNNING}
         if run is not None and run.consents_refused:
             # Said on the page, not only in the report: staff must not believe the file

@@ -23,6 +23,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from core.admin import ReadOnlyModelAdmin, row_for_url
 from crm.models import (
     Contact,
     ContactAlias,
@@ -66,7 +67,7 @@ def _contact_link(contact: Contact | None, *, contact_id: int | None = None) -> 
 
 
 @admin.register(DataQuality)
-class DataQualityAdmin(admin.ModelAdmin[DataQuality]):
+class DataQualityAdmin(ReadOnlyModelAdmin[DataQuality]):
     """Its changelist is the report; with ?issue=… it lists the contacts behind a count."""
 
     list_display = ("contact", "email", "phone", "timezone", "created_at")
@@ -79,15 +80,6 @@ class DataQualityAdmin(admin.ModelAdmin[DataQuality]):
         return request.user.has_perm("crm.view_contact") or super().has_view_permission(
             request, obj
         )
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[DataQuality]:
         return super().get_queryset(request).filter(is_erased=False)
@@ -285,12 +277,9 @@ class MergeCandidateAdmin(admin.ModelAdmin[MergeCandidate]):
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
         """The two contacts side by side, with merge and dismiss buttons."""
-        candidate = (
-            MergeCandidate.objects.select_related("contact_a", "contact_b", "reviewed_by")
-            .filter(pk=object_id)
-            .first()
-            if object_id.isdigit()
-            else None
+        candidate = row_for_url(
+            MergeCandidate.objects.select_related("contact_a", "contact_b", "reviewed_by"),
+            object_id,
         )
         if candidate is None:
             raise Http404
@@ -401,7 +390,7 @@ class MergeCandidateAdmin(admin.ModelAdmin[MergeCandidate]):
 
 
 @admin.register(ContactMerge)
-class ContactMergeAdmin(admin.ModelAdmin[ContactMerge]):
+class ContactMergeAdmin(ReadOnlyModelAdmin[ContactMerge]):
     """Read-only: the audit of a merge is evidence, not a working document."""
 
     list_display = ("merged_at", "survivor_link", "duplicate_uuid", "score", "merged_by")
@@ -418,15 +407,6 @@ class ContactMergeAdmin(admin.ModelAdmin[ContactMerge]):
         "merged_at",
     )
     fields = readonly_fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description=_("survivor"), ordering="survivor_id")
     def survivor_link(self, obj: ContactMerge) -> str:

@@ -10,15 +10,16 @@ behaves as if its inputs were applied one after another.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core.batching import chunks
 from crm.jsonbody import json_value_problems
 from crm.models import MARKETING, Channel, ConsentRecord, Contact, Suppression
 from crm.normalise import (
@@ -54,7 +55,6 @@ IdentityKey = tuple[str, str]
 
 _CHUNK = 500
 _MAX_PASSES = 5
-_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -278,11 +278,6 @@ def _consent_parse(data: Any, *, prefix: str) -> tuple[ConsentInput | None, list
 # --- Identity lookup -------------------------------------------------------------------------
 
 
-def _chunks(items: Sequence[_T], size: int = _CHUNK) -> Iterator[Sequence[_T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 # --- Upsert ----------------------------------------------------------------------------------
 
 _STORED_FIELDS = (*IDENTIFIER_FIELDS, *PROFILE_FIELDS, "attributes")
@@ -377,7 +372,7 @@ def _plan(inputs: Sequence[ContactInput]) -> _Plan:
     )
     entities: dict[int, _Entity] = {}
     ids = sorted(set(found.values()))
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids, _CHUNK):
         for row in Contact.objects.filter(pk__in=chunk, is_erased=False).values(
             "id", *_STORED_FIELDS
         ):

@@ -12,16 +12,17 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from django.db import connection, transaction
 from django.db.models import DecimalField, F, JSONField, OuterRef, Subquery
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
+from core.batching import chunks
 from core.db import rows_insert_ignoring_conflicts
 from crm.jsonbody import json_value_problems
 from crm.models import Contact, Event
@@ -40,7 +41,6 @@ EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MAX_VALUE = Decimal("1e12")  # the column holds 14 digits, 2 after the point
 _CENT = Decimal("0.01")
 _CHUNK = 500
-_T = TypeVar("_T")
 
 
 @dataclass
@@ -203,11 +203,6 @@ def event_input_parse(data: Mapping[str, Any]) -> tuple[EventInput | None, list[
     ), []
 
 
-def _chunks(items: Sequence[_T], size: int = _CHUNK) -> Iterator[Sequence[_T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 def _roll_forward(field_name: str, contact_ids: Sequence[int], *, event_type: str = "") -> None:
     """Move each contact's field to the occurred_at of its latest event (of `event_type`,
     when given), never backwards: an index probe per contact, compiled once per chunk."""
@@ -215,7 +210,7 @@ def _roll_forward(field_name: str, contact_ids: Sequence[int], *, event_type: st
     if event_type:
         events = events.filter(type=event_type)
     latest = Subquery(events.order_by("-occurred_at").values("occurred_at")[:1])
-    for chunk in _chunks(sorted(contact_ids)):
+    for chunk in chunks(sorted(contact_ids), _CHUNK):
         # Coalesce because SQLite's MAX(NULL, x) is NULL where PostgreSQL's GREATEST is x.
         Contact.objects.filter(pk__in=chunk).update(
             **{field_name: Greatest(Coalesce(F(field_name), latest), latest)}
@@ -225,7 +220,7 @@ def _roll_forward(field_name: str, contact_ids: Sequence[int], *, event_type: st
 def _existing_events(source: str, client_ids: Sequence[str]) -> dict[str, tuple[int, int, Any]]:
     """client id -> (event id, contact id, received_at) of what is already stored."""
     found: dict[str, tuple[int, int, Any]] = {}
-    for chunk in _chunks(sorted(set(client_ids))):
+    for chunk in chunks(sorted(set(client_ids)), _CHUNK):
         rows = Event.objects.filter(source=source, client_id__in=chunk).values_list(
             "client_id", "id", "contact_id", "received_at"
         )
@@ -309,7 +304,7 @@ def _contacts_of(identities: Sequence[ContactInput], *, source: str) -> list[int
     found: dict[tuple[str, str], int] = {}
     for kind, column in _IDENTITY_COLUMN.items():
         values = sorted({value for [(key_kind, value)] in keys if key_kind == kind})
-        for chunk in _chunks(values):
+        for chunk in chunks(values, _CHUNK):
             held = Contact.objects.filter(**{f"{column}__in": chunk}, is_erased=False)
             for value, contact_id in held.values_list(column, "pk"):
                 found[(kind, value)] = contact_id

@@ -25,6 +25,7 @@ from django.db.models import Q
 from django.db.models.fields.reverse_related import ForeignObjectRel
 from django.utils import timezone
 
+from core.batching import chunks
 from crm.models import (
     Channel,
     ConsentRecord,
@@ -119,11 +120,6 @@ def _serialise(rows: Iterable[models.Model]) -> list[dict[str, Any]]:
     return [{"id": item["pk"], **item["fields"]} for item in serializers.serialize("python", rows)]
 
 
-def _chunks(ids: list[Any]) -> Iterable[list[Any]]:
-    for start in range(0, len(ids), _CHUNK):
-        yield ids[start : start + _CHUNK]
-
-
 def _related_rows(contact: Contact) -> dict[str, dict[Any, models.Model]]:
     """{model label: {pk: row}} for every row that points at the contact, and rows that
     cascade from those, found with one query per relation and chunk of ids."""
@@ -143,7 +139,7 @@ def _related_rows(contact: Contact) -> dict[str, dict[Any, models.Model]]:
                     continue
                 label = child_model._meta.label_lower
                 lookup = f"{relation.field.name}__in"
-                for ids in _chunks(parent_ids):
+                for ids in chunks(parent_ids, _CHUNK):
                     rows = child_model._default_manager.filter(**{lookup: ids}).order_by("pk")
                     for row in rows.iterator(chunk_size=_CHUNK):
                         if row.pk not in found[label]:

@@ -113,6 +113,18 @@ def _standardise(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     return scaled
 
 
+def _band(ratio: float) -> str:
+    """Where a cluster's mean sits against everyone's: "above", "far below", "below", or ""
+    when too close to the average to be worth saying."""
+    if ratio >= 1.25:
+        return "above"
+    if ratio <= 0.2:
+        return "far below"
+    if ratio <= 0.8:
+        return "below"
+    return ""
+
+
 def describe_cluster(
     members: npt.NDArray[np.float64], everyone: npt.NDArray[np.float64]
 ) -> tuple[str, str]:
@@ -130,28 +142,32 @@ def describe_cluster(
     elif buys_all > 0:
         ratio = buys / buys_all
         numbers = f"{buys:.1f} purchases each vs {buys_all:.1f}"
-        if ratio >= 1.25:
-            phrases.append(f"buy {ratio:.1f} times as often as average ({numbers})")
-            label_parts.append("Frequent buyers")
-        elif ratio <= 0.2:
-            phrases.append(f"rarely buy ({buys:.2f} purchases each vs {buys_all:.1f} on average)")
-            label_parts.append("Rare buyers")
-        elif ratio <= 0.8:
-            phrases.append(f"buy {1 / ratio:.1f} times less often than average ({numbers})")
-            label_parts.append("Occasional buyers")
+        said = {
+            "above": (f"buy {ratio:.1f} times as often as average ({numbers})", "Frequent buyers"),
+            "far below": (
+                f"rarely buy ({buys:.2f} purchases each vs {buys_all:.1f} on average)",
+                "Rare buyers",
+            ),
+            "below": (
+                f"buy {1 / ratio:.1f} times less often than average ({numbers})",
+                "Occasional buyers",
+            ),
+        }.get(_band(ratio))
+        if said:
+            phrases.append(said[0])
+            label_parts.append(said[1])
     spend, spend_all = mean[col["monetary"]], mean_all[col["monetary"]]
     if spend_all > 0 and spend > 0:
         ratio = spend / spend_all
         numbers = f"{spend:,.2f} each vs {spend_all:,.2f}"
-        if ratio >= 1.25:
-            phrases.append(f"spend {ratio:.1f} times as much ({numbers})")
-            label_parts.append("big spenders")
-        elif ratio <= 0.2:
-            phrases.append(f"spend little ({numbers} on average)")
-            label_parts.append("small spenders")
-        elif ratio <= 0.8:
-            phrases.append(f"spend {1 / ratio:.1f} times less ({numbers})")
-            label_parts.append("small baskets")
+        said = {
+            "above": (f"spend {ratio:.1f} times as much ({numbers})", "big spenders"),
+            "far below": (f"spend little ({numbers} on average)", "small spenders"),
+            "below": (f"spend {1 / ratio:.1f} times less ({numbers})", "small baskets"),
+        }.get(_band(ratio))
+        if said:
+            phrases.append(said[0])
+            label_parts.append(said[1])
 
     typical = float(np.median(members[:, col["recency_days"]]))
     if typical <= float(np.median(everyone[:, col["recency_days"]])):

@@ -16,7 +16,6 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 from django.conf import settings
-from django.db import transaction
 from django.db.models import Count, Max, Min
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -31,6 +30,7 @@ from segments.analytics.bgnbd import (
     bgnbd_fit,
     bgnbd_p_alive,
 )
+from segments.analytics.storing import contact_rows_upsert
 from segments.models.analytics import ContactPrediction, PredictionFit, PredictionParams
 
 Unit = Literal["day", "week"]
@@ -167,34 +167,21 @@ def clv_predict(
         )
     stored = _stored_params(params, histories)
     total = int(histories.contact_ids.size)
-    for start in range(0, total, BATCH_SIZE):
-        stop = min(start + BATCH_SIZE, total)
-        batch = [
-            ContactPrediction(
-                contact_id=int(histories.contact_ids[i]),
-                p_alive=float(p_alive[i]),
-                expected_purchases=float(expected[i]),
-                horizon_days=horizon,
-                params=stored,
-                computed_at=now,
-            )
-            for i in range(start, stop)
-        ]
-        with transaction.atomic():
-            ContactPrediction.objects.bulk_create(
-                batch,
-                update_conflicts=True,
-                unique_fields=["contact"],
-                update_fields=[
-                    "p_alive",
-                    "expected_purchases",
-                    "horizon_days",
-                    "params",
-                    "computed_at",
-                ],
-            )
-        if progress:
-            progress(stop, total)
+    contact_rows_upsert(
+        model=ContactPrediction,
+        row=lambda i: ContactPrediction(
+            contact_id=int(histories.contact_ids[i]),
+            p_alive=float(p_alive[i]),
+            expected_purchases=float(expected[i]),
+            horizon_days=horizon,
+            params=stored,
+            computed_at=now,
+        ),
+        total=total,
+        update_fields=["p_alive", "expected_purchases", "horizon_days", "params", "computed_at"],
+        batch_size=BATCH_SIZE,
+        progress=progress,
+    )
     ContactPrediction.objects.filter(computed_at__lt=now).delete()
     return total
 

@@ -44,6 +44,7 @@ from django.db.models import (
 )
 from django.utils import timezone
 
+from core.keyset import keyset_pages
 from crm.models import Contact, Event
 from segments.models.analytics import ContactLifecycle, LifecycleChange, LifecycleStage
 
@@ -167,15 +168,9 @@ def lifecycle_refresh(
         Contact.objects.filter(is_erased=False)
         .annotate(stage_now=lifecycle_stage_expression(now=now, thresholds=thresholds))
         .filter(Q(lifecycle__isnull=True) | ~Q(lifecycle__stage=F("stage_now")))
-        .order_by("id")
         .values_list("id", "lifecycle__stage", "stage_now")
     )
-    last_id = 0
-    while True:
-        batch = list(pending.filter(id__gt=last_id)[:BATCH_SIZE])
-        if not batch:
-            break
-        last_id = batch[-1][0]
+    for batch in keyset_pages(pending, size=BATCH_SIZE, field="id"):
         missing: list[ContactLifecycle] = []
         moves: dict[str, list[int]] = defaultdict(list)
         changes: list[LifecycleChange] = []

@@ -16,12 +16,12 @@ from decimal import Decimal
 import numpy as np
 import numpy.typing as npt
 from django.conf import settings
-from django.db import transaction
 from django.db.models import Count, DecimalField, Max, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from crm.models import Event
+from segments.analytics.storing import contact_rows_upsert
 from segments.models.analytics import ContactRFM, RFMGroup
 
 BATCH_SIZE = 5_000
@@ -128,42 +128,35 @@ def rfm_compute(
         grid = np.array([[g.value for g in row] for row in RFM_GRID], dtype=object)
         groups = grid[r_score - 1, (f_score + m_score + 1) // 2 - 1]
 
-        for start_at in range(0, total, BATCH_SIZE):
-            stop = min(start_at + BATCH_SIZE, total)
-            batch = [
-                ContactRFM(
-                    contact_id=int(contact_ids[i]),
-                    recency_score=int(r_score[i]),
-                    frequency_score=int(f_score[i]),
-                    monetary_score=int(m_score[i]),
-                    group=str(groups[i]),
-                    recency_days=int(recency_days[i]),
-                    frequency=int(frequency[i]),
-                    monetary=monetary[i],
-                    period_days=period,
-                    computed_at=now,
-                )
-                for i in range(start_at, stop)
-            ]
-            with transaction.atomic():
-                ContactRFM.objects.bulk_create(
-                    batch,
-                    update_conflicts=True,
-                    unique_fields=["contact"],
-                    update_fields=[
-                        "recency_score",
-                        "frequency_score",
-                        "monetary_score",
-                        "group",
-                        "recency_days",
-                        "frequency",
-                        "monetary",
-                        "period_days",
-                        "computed_at",
-                    ],
-                )
-            if progress:
-                progress(stop, total)
+        contact_rows_upsert(
+            model=ContactRFM,
+            row=lambda i: ContactRFM(
+                contact_id=int(contact_ids[i]),
+                recency_score=int(r_score[i]),
+                frequency_score=int(f_score[i]),
+                monetary_score=int(m_score[i]),
+                group=str(groups[i]),
+                recency_days=int(recency_days[i]),
+                frequency=int(frequency[i]),
+                monetary=monetary[i],
+                period_days=period,
+                computed_at=now,
+            ),
+            total=total,
+            update_fields=[
+                "recency_score",
+                "frequency_score",
+                "monetary_score",
+                "group",
+                "recency_days",
+                "frequency",
+                "monetary",
+                "period_days",
+                "computed_at",
+            ],
+            batch_size=BATCH_SIZE,
+            progress=progress,
+        )
         result.by_group = dict(Counter(str(g) for g in groups))
         for letter, scores in (("R", r_score), ("F", f_score), ("M", m_score)):
             values, counts = np.unique(scores, return_counts=True)

@@ -16,6 +16,7 @@ from django.conf import settings
 
 from campaigns.models import Campaign, Delivery
 from crm.models import ConsentRecord, Contact
+from devtools.processes import celery_worker_command
 from tests.campaigns.dispatch_helpers import campaign_for, provider_env
 from tests.worker import ROOT, child_process_env
 
@@ -102,20 +103,11 @@ class Worker(ChildProcess):
         self.starts += 1
         log = (self.tmp_path / f"{self.log_prefix}{self.starts}.log").open("w")
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "--loglevel=INFO",
-                f"--queues={self.queues}",
-                "--pool=solo",
-                "--without-gossip",
-                "--without-mingle",
-                f"--hostname={self.name}-{os.getpid()}-{self.starts}@%h",
-            ],
+            celery_worker_command(
+                queues=self.queues,
+                hostname=f"{self.name}-{os.getpid()}-{self.starts}@%h",
+                options=("--pool=solo",),
+            ),
             cwd=ROOT,
             env=self.env,
             stdout=log,
