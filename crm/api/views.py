@@ -20,7 +20,8 @@ from crm.jsonbody import JsonBodyError, json_body_read, unstorable_reason
 from crm.models import ConsentRecord, Contact, ContactMerge, Event
 from crm.normalise import email_key, normalise_email, normalise_phone
 from crm.selectors_identity import contacts_by_identifiers
-from crm.services.contacts import contact_input_parse, contacts_upsert
+from crm.services.contact_input import contact_input_parse
+from crm.services.contacts import contacts_upsert
 from crm.services.errors import FieldError
 from crm.services.events import EventInput, event_input_parse, events_ingest
 

@@ -1,7 +1,7 @@
 """Creating and updating contacts from the outside world (API, CSV import), in batches.
 
-`contact_input_parse` turns one untrusted mapping into a validated `ContactInput` or a list of
-`FieldError`s; `contacts_upsert` writes a batch of them with a handful of queries, whatever the
+`contacts_upsert` writes a batch of `ContactInput`s (parsed by
+`crm.services.contact_input.contact_input_parse`) with a handful of queries, whatever the
 batch size: one identity lookup, one load, one bulk insert, one bulk update, one consent read,
 one read of the person's own withdrawals (consent precedence) and one consent insert. A batch
 behaves as if its inputs were applied one after another.
@@ -9,28 +9,18 @@ behaves as if its inputs were applied one after another.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.batching import chunks
-from crm.jsonbody import json_value_problems
-from crm.models import MARKETING, Channel, ConsentRecord, Contact, Suppression
+from crm.models import Channel, Contact, Suppression
 from crm.normalise import (
     address_hash,
     email_key,
-    normalise_country,
-    normalise_email,
-    normalise_locale,
-    normalise_name,
-    normalise_phone,
-    validate_timezone,
 )
 from crm.selectors_identity import contacts_by_identifiers
 from crm.services.consent import (
@@ -42,56 +32,16 @@ from crm.services.consent import (
     consent_changes_decide,
     consent_record_bulk,
 )
-from crm.services.errors import FieldError
-
-# Priority order: a contact is identified by the first of these that matches.
-IDENTIFIER_FIELDS = ("external_id", "email", "phone")
-PROFILE_FIELDS = ("first_name", "last_name", "timezone", "locale", "country")
-CONTACT_FIELDS = (*IDENTIFIER_FIELDS, *PROFILE_FIELDS, "attributes", "consent")
-CONSENT_FIELDS = ("channel", "purpose", "status", "text", "text_version")
-
-# (kind, value) as ContactAlias stores it: email values are email keys (lowercased).
-IdentityKey = tuple[str, str]
+from crm.services.contact_input import (
+    IDENTIFIER_FIELDS,
+    PROFILE_FIELDS,
+    ConsentInput,
+    ContactInput,
+    IdentityKey,
+)
 
 _CHUNK = 500
 _MAX_PASSES = 5
-
-
-@dataclass(frozen=True)
-class ConsentInput:
-    channel: str  # "email" or "sms"
-    status: str  # "granted" or "withdrawn"
-    purpose: str = MARKETING
-    text: str = ""
-    text_version: str = ""
-
-
-@dataclass
-class ContactInput:
-    """A normalised, validated contact. None means "not given, leave as is"; "" means
-    "clear it". Attributes are merged into the existing ones (a key set to None removes it)."""
-
-    external_id: str | None = None
-    email: str | None = None  # normalised with crm.normalise.normalise_email
-    phone: str | None = None  # E.164
-    first_name: str | None = None
-    last_name: str | None = None
-    timezone: str | None = None
-    locale: str | None = None
-    country: str | None = None
-    attributes: dict[str, Any] | None = None
-    consent: list[ConsentInput] = field(default_factory=list)
-
-    def identity_keys(self) -> list[IdentityKey]:
-        """The (kind, value) keys that identify this contact, highest priority first."""
-        keys: list[IdentityKey] = []
-        if self.external_id:
-            keys.append(("external_id", self.external_id))
-        if self.email:
-            keys.append(("email", email_key(self.email)))
-        if self.phone:
-            keys.append(("phone", self.phone))
-        return keys
 
 
 @dataclass
@@ -101,178 +51,6 @@ class UpsertResult:
     changed: bool
     # One per consent entry of the input, in order: recorded, unchanged or refused (why).
     consent: list[ConsentOutcome] = field(default_factory=list)
-
-
-# --- Parsing ---------------------------------------------------------------------------------
-
-
-@functools.lru_cache(maxsize=65536)
-def _phone_cached(raw: str, region: str) -> str:
-    return normalise_phone(raw, region)
-
-
-@functools.lru_cache(maxsize=65536)
-def _email_cached(raw: str) -> str:
-    return normalise_email(raw)
-
-
-def _message(exc: ValidationError) -> str:
-    return "; ".join(str(m) for m in exc.messages)
-
-
-def _text(
-    data: Mapping[str, Any], key: str, errors: list[FieldError], name: str, max_length: int
-) -> str | None:
-    """A string field: None when absent or null; an error when not a string or too long."""
-    value = data.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        errors.append(FieldError(name, f"must be a string, got {value!r}"))
-        return None
-    value = value.strip()
-    if len(value) > max_length:
-        errors.append(FieldError(name, f"{value[:40]!r}… is longer than {max_length} characters"))
-        return None
-    return value
-
-
-def contact_input_parse(
-    data: Mapping[str, Any], *, prefix: str = "", identifiers_only: bool = False
-) -> tuple[ContactInput | None, list[FieldError]]:
-    """Validate and normalise one contact given as a mapping (a JSON object, a CSV row).
-
-    Keys: external_id, email, phone, first_name, last_name, timezone, locale, country,
-    attributes (an object), consent (a list of {channel, purpose, status, text, text_version}).
-    Absent or null = leave as is, "" = clear. At least one of external_id, email or phone must
-    be given. Unknown keys are errors, so that nothing sent is silently dropped. With
-    `identifiers_only` only external_id, email and phone are accepted (an event's contact).
-    Field names in errors are prefixed with `prefix`, e.g. "contact." gives "contact.email".
-    """
-    errors: list[FieldError] = []
-    where = prefix.rstrip(".") or "contact"
-    if not isinstance(data, Mapping):
-        return None, [FieldError(where, f"must be an object, got {data!r}")]
-    # NUL, lone surrogates and numbers no column holds (from a CSV cell or JSON alike).
-    if problems := json_value_problems(data, path=prefix.rstrip(".")):
-        return None, problems
-    allowed = IDENTIFIER_FIELDS if identifiers_only else CONTACT_FIELDS
-    for key in data:
-        if key not in allowed:
-            hint = (
-                "only external_id, email and phone identify the contact of an event"
-                if identifiers_only
-                else f"known fields: {', '.join(CONTACT_FIELDS)}; custom data goes in attributes"
-            )
-            errors.append(FieldError(f"{prefix}{key}", f"{key!r} is not a contact field ({hint})"))
-
-    result = ContactInput()
-
-    raw_external_id = data.get("external_id")
-    if isinstance(raw_external_id, int) and not isinstance(raw_external_id, bool):
-        result.external_id = str(raw_external_id)
-    else:
-        result.external_id = _text(data, "external_id", errors, f"{prefix}external_id", 255)
-
-    raw_email = _text(data, "email", errors, f"{prefix}email", 254)
-    if raw_email:
-        try:
-            result.email = _email_cached(raw_email)
-        except ValidationError as exc:
-            errors.append(FieldError(f"{prefix}email", _message(exc)))
-    elif raw_email == "":
-        result.email = ""
-
-    raw_phone = _text(data, "phone", errors, f"{prefix}phone", 40)
-    if raw_phone:
-        try:
-            result.phone = _phone_cached(raw_phone, settings.PHONE_DEFAULT_REGION)
-        except ValidationError as exc:
-            errors.append(FieldError(f"{prefix}phone", _message(exc)))
-    elif raw_phone == "":
-        result.phone = ""
-
-    if not any(data.get(key) not in (None, "") for key in IDENTIFIER_FIELDS):
-        errors.append(
-            FieldError(where, "needs one of external_id, email or phone to identify the contact")
-        )
-    if identifiers_only:
-        return (None, errors) if errors else (result, [])
-
-    for name in ("first_name", "last_name"):
-        value = _text(data, name, errors, f"{prefix}{name}", 150)
-        if value is not None:
-            setattr(result, name, normalise_name(value))
-    for name, check, max_length in (
-        ("timezone", validate_timezone, 64),
-        ("locale", normalise_locale, 35),
-        ("country", normalise_country, 2),
-    ):
-        value = _text(data, name, errors, f"{prefix}{name}", 64)
-        if value is None:
-            continue
-        try:
-            value = check(value)
-        except ValidationError as exc:
-            errors.append(FieldError(f"{prefix}{name}", _message(exc)))
-            continue
-        if len(value) > max_length:
-            errors.append(FieldError(f"{prefix}{name}", f"{value!r} is too long"))
-            continue
-        setattr(result, name, value)
-
-    attributes = data.get("attributes")
-    if attributes is not None:
-        if not isinstance(attributes, Mapping):
-            errors.append(
-                FieldError(f"{prefix}attributes", f"must be an object, got {attributes!r}")
-            )
-        elif bad := [key for key in attributes if not isinstance(key, str) or not key.strip()]:
-            errors.append(FieldError(f"{prefix}attributes", f"keys must be names, got {bad!r}"))
-        else:
-            result.attributes = dict(attributes)
-
-    consent = data.get("consent")
-    if consent is not None:
-        if not isinstance(consent, list):
-            errors.append(FieldError(f"{prefix}consent", f"must be a list, got {consent!r}"))
-        else:
-            for position, entry in enumerate(consent):
-                parsed, entry_errors = _consent_parse(entry, prefix=f"{prefix}consent[{position}].")
-                errors.extend(entry_errors)
-                if parsed is not None:
-                    result.consent.append(parsed)
-
-    return (None, errors) if errors else (result, [])
-
-
-def _consent_parse(data: Any, *, prefix: str) -> tuple[ConsentInput | None, list[FieldError]]:
-    if not isinstance(data, Mapping):
-        return None, [FieldError(prefix.rstrip("."), f"must be an object, got {data!r}")]
-    known = ", ".join(CONSENT_FIELDS)
-    errors = [
-        FieldError(f"{prefix}{key}", f"{key!r} is not a consent field ({known})")
-        for key in data
-        if key not in CONSENT_FIELDS
-    ]
-    channel = _text(data, "channel", errors, f"{prefix}channel", 10)
-    if channel not in Channel.values:
-        errors.append(
-            FieldError(f"{prefix}channel", f"{channel!r} is not a channel (email or sms)")
-        )
-    status = _text(data, "status", errors, f"{prefix}status", 10)
-    if status not in ConsentRecord.Status.values:
-        errors.append(
-            FieldError(f"{prefix}status", f"{status!r} is not a status (granted or withdrawn)")
-        )
-    purpose = _text(data, "purpose", errors, f"{prefix}purpose", 64) or MARKETING
-    text = _text(data, "text", errors, f"{prefix}text", 10_000) or ""
-    text_version = _text(data, "text_version", errors, f"{prefix}text_version", 64) or ""
-    if errors or channel is None or status is None:
-        return None, errors
-    return ConsentInput(
-        channel=channel, status=status, purpose=purpose, text=text, text_version=text_version
-    ), []
 
 
 # --- Identity lookup -------------------------------------------------------------------------
@@ -362,8 +140,8 @@ class _Plan:
     merges: list[tuple[int, int]]  # (survivor id, duplicate id) of existing contacts
 
 
-def _plan(inputs: Sequence[ContactInput]) -> _Plan:
-    """Apply the inputs in order to an in-memory picture of the contacts they name."""
+def _entities_index(inputs: Sequence[ContactInput]) -> dict[IdentityKey, _Entity]:
+    """Every live contact the inputs name, loaded once, by each identity key."""
     all_keys = [key for data in inputs for key in data.identity_keys()]
     found = contacts_by_identifiers(
         external_ids=sorted({v for k, v in all_keys if k == "external_id"}),
@@ -371,17 +149,48 @@ def _plan(inputs: Sequence[ContactInput]) -> _Plan:
         phones=sorted({v for k, v in all_keys if k == "phone"}),
     )
     entities: dict[int, _Entity] = {}
-    ids = sorted(set(found.values()))
-    for chunk in chunks(ids, _CHUNK):
+    for chunk in chunks(sorted(set(found.values())), _CHUNK):
         for row in Contact.objects.filter(pk__in=chunk, is_erased=False).values(
             "id", *_STORED_FIELDS
         ):
             contact_id = row.pop("id")
             entities[contact_id] = _Entity(contact_id, row)
-    index: dict[IdentityKey, _Entity] = {
+    return {
         key: entities[contact_id] for key, contact_id in found.items() if contact_id in entities
     }
 
+
+def _adopt(entity: _Entity, existing: _Entity) -> None:
+    """A contact first seen in this batch has no rows yet: the existing one carries on, with
+    the new one's values taking precedence."""
+    snapshot = dict(entity.values)
+    entity.values = dict(existing.values)
+    entity.contact_id, entity.original = existing.contact_id, existing.original
+    for name in (*IDENTIFIER_FIELDS, *PROFILE_FIELDS):
+        if not _is_blank(snapshot[name]):
+            entity.values[name] = snapshot[name]
+    entity.values["attributes"] = {**existing.values["attributes"], **snapshot["attributes"]}
+    existing.forward = entity
+
+
+def _join(matched: list[_Entity], plan: _Plan) -> _Entity:
+    """One entity for an input that names several: existing contacts are merged (planned),
+    one new in this batch adopts an existing one, two new ones fold."""
+    entity = matched[0]
+    for other in matched[1:]:
+        if entity.contact_id is not None and other.contact_id is not None:
+            plan.merges.append((entity.contact_id, other.contact_id))
+            _fold(winner=entity, loser=other)
+        elif entity.contact_id is None and other.contact_id is not None:
+            _adopt(entity, other)
+        else:
+            _fold(winner=entity, loser=other)
+    return entity
+
+
+def _plan(inputs: Sequence[ContactInput]) -> _Plan:
+    """Apply the inputs in order to an in-memory picture of the contacts they name."""
+    index = _entities_index(inputs)
     plan = _Plan(entity_of=[], creator_of=[], changed=[], merges=[])
     for data in inputs:
         matched: list[_Entity] = []
@@ -389,38 +198,14 @@ def _plan(inputs: Sequence[ContactInput]) -> _Plan:
             hit = index.get(key)
             if hit is not None and (entity := hit.resolve()) not in matched:
                 matched.append(entity)
-        changed = False
         creator: _Entity | None = None
-        if not matched:
-            entity = creator = _Entity(None, _empty_values())
-            changed = True
+        if matched:
+            entity = _join(matched, plan)
         else:
-            entity = matched[0]
-            for other in matched[1:]:
-                changed = True
-                if entity.contact_id is not None and other.contact_id is not None:
-                    plan.merges.append((entity.contact_id, other.contact_id))
-                    _fold(winner=entity, loser=other)
-                elif entity.contact_id is None and other.contact_id is not None:
-                    # A contact first seen in this batch has no rows yet: the existing one
-                    # carries on, with the new one's values taking precedence.
-                    snapshot = dict(entity.values)
-                    entity.values = dict(other.values)
-                    entity.contact_id, entity.original = other.contact_id, other.original
-                    for name in (*IDENTIFIER_FIELDS, *PROFILE_FIELDS):
-                        if not _is_blank(snapshot[name]):
-                            entity.values[name] = snapshot[name]
-                    entity.values["attributes"] = {
-                        **other.values["attributes"],
-                        **snapshot["attributes"],
-                    }
-                    other.forward = entity
-                else:
-                    _fold(winner=entity, loser=other)
+            entity = creator = _Entity(None, _empty_values())
         before = dict(entity.values)
         old_keys = _keys_of(before)
         _apply(entity, data)
-        changed = changed or entity.values != before
         for key in old_keys:
             if index.get(key) is entity:
                 del index[key]
@@ -428,7 +213,7 @@ def _plan(inputs: Sequence[ContactInput]) -> _Plan:
             index[key] = entity
         plan.entity_of.append(entity)
         plan.creator_of.append(creator)
-        plan.changed.append(changed)
+        plan.changed.append(len(matched) != 1 or entity.values != before)
     return plan
 
 

@@ -26,7 +26,8 @@ from core.batching import chunks
 from core.db import rows_insert_ignoring_conflicts
 from crm.jsonbody import json_value_problems
 from crm.models import Contact, Event
-from crm.services.contacts import ContactInput, contact_input_parse, contacts_upsert
+from crm.services.contact_input import ContactInput, contact_input_parse
+from crm.services.contacts import contacts_upsert
 from crm.services.errors import FieldError
 from crm.signals import events_ingested
 

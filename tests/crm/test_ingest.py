@@ -14,7 +14,8 @@ from django.utils import timezone
 from crm.models import ConsentRecord, Contact, ContactAlias, ContactMerge, Event, Suppression
 from crm.normalise import address_hash
 from crm.selectors import consent_current
-from crm.services.contacts import ContactInput, contact_input_parse, contacts_upsert
+from crm.services.contact_input import ContactInput, contact_input_parse
+from crm.services.contacts import contacts_upsert
 from crm.services.errors import FieldError
 from crm.services.events import EventInput, event_input_parse, events_ingest
 from crm.signals import events_ingested

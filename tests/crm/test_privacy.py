@@ -24,7 +24,8 @@ from crm.models import (
     Suppression,
 )
 from crm.selectors import suppressed
-from crm.services.contacts import contact_input_parse, contacts_upsert
+from crm.services.contact_input import contact_input_parse
+from crm.services.contacts import contacts_upsert
 from crm.services.privacy import contact_erase, contact_export
 from crm.signals import contact_erased
 from tests.factories import ConsentFactory, ContactFactory, EventFactory

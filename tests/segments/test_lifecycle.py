@@ -11,7 +11,8 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from crm.models import Contact
-from crm.services.contacts import ContactInput, contacts_upsert
+from crm.services.contact_input import ContactInput
+from crm.services.contacts import contacts_upsert
 from crm.services.events import event_input_parse, events_ingest
 from crm.services.merge import contact_merge
 from segments.analytics.lifecycle import lifecycle_refresh

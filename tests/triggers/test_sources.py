@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from crm.services.contacts import contact_input_parse
+from crm.services.contact_input import contact_input_parse
 from crm.services.events import EventInput, events_ingest
 from segments.models import Segment
 from segments.signals import membership_changed

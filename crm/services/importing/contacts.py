@@ -21,7 +21,8 @@ from crm.services.consent import (
     consent_changes_decide,
     consent_record_bulk,
 )
-from crm.services.contacts import ContactInput, contact_input_parse, contacts_upsert
+from crm.services.contact_input import ContactInput, contact_input_parse
+from crm.services.contacts import contacts_upsert
 from crm.services.errors import FieldError
 from crm.services.importing.base import SOURCE, Importer
 from crm.services.importing.reading import CONSENT_EXTRAS, Record
