@@ -24,12 +24,14 @@ from django.db import connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from campaigns.channels.base import ProviderError, channel_backend
 from campaigns.models import Campaign, Delivery, Variant
 from campaigns.services import audience, checks
 from campaigns.services.assignment import WINNER_OCCURRENCE, assign, in_test_share
+from campaigns.services.consent_actions import provider_opt_out_record
 from campaigns.services.scheduling import contact_zone, local_time_on_or_after
 from campaigns.services.throttle import throttle_acquire
-from crm.models import Channel, Contact, Suppression
+from crm.models import Contact, Suppression
 from crm.normalise import address_hash
 
 logger = logging.getLogger(__name__)
@@ -42,7 +44,6 @@ CLAIMABLE = (Status.QUEUED, Status.DEFERRED)
 HOLDING = (CampaignStatus.PAUSED, CampaignStatus.DRAFT)
 STATUS_CHECK_SECONDS = 2.0
 LAUNCH_CHUNK = 2000
-TWILIO_UNSUBSCRIBED = 21610
 
 
 class DispatchError(Exception):
@@ -361,79 +362,31 @@ def _apply_held_back(decisions: list[checks.Decision], now: dt.datetime) -> Coun
     return counts
 
 
-class _Channel:
-    """What sending one message on a channel takes; opened once per batch."""
-
-    def __init__(self, channel: str) -> None:
-        self.channel = channel
-        self.email_connection: Any = None
-        self.sms_backend: Any = None
-
-    def open(self) -> None:
-        if self.channel == Channel.EMAIL:
-            from campaigns.channels.email import email_connection
-
-            self.email_connection = email_connection()
-            self.email_connection.open()
-        else:
-            from campaigns.channels.sms import get_sms_backend
-
-            self.sms_backend = get_sms_backend()
-
-    def close(self) -> None:
-        if self.email_connection is not None:
-            self.email_connection.close()
-
-    def build(
-        self, *, delivery: Delivery, campaign: Campaign, contact: Contact, rendered: Any
-    ) -> Any:
-        if self.channel == Channel.EMAIL:
-            from campaigns.channels.email import build_email
-
-            return build_email(
-                delivery=delivery, campaign=campaign, contact=contact, rendered=rendered
-            )
-        from campaigns.channels.sms import build_sms
-
-        return build_sms(delivery=delivery, campaign=campaign, contact=contact, rendered=rendered)
-
-    def send(self, message: Any) -> str:
-        if self.channel == Channel.EMAIL:
-            from campaigns.channels.email import send_email
-
-            return send_email(message, connection=self.email_connection)
-        return str(self.sms_backend.send(message).provider_message_id)
-
-
-def _provider_errors() -> tuple[type[Exception], ...]:
-    from campaigns.channels.email import EmailSendError
-    from campaigns.channels.sms import SmsError
-
-    return (EmailSendError, SmsError)
-
-
 def _record_failure(
-    *, delivery: Delivery, campaign: Campaign, contact: Contact, exc: Exception, now: dt.datetime
+    *,
+    delivery: Delivery,
+    campaign: Campaign,
+    contact: Contact,
+    exc: ProviderError,
+    now: dt.datetime,
 ) -> str:
     """Write what a provider error means for this delivery; return the outcome's name."""
     error = str(exc)[:2000]
-    code = getattr(exc, "code", None)
     rows = Delivery.objects.filter(pk=delivery.pk, status=Status.SENDING)
-    if getattr(exc, "uncertain", False):
+    if exc.uncertain:
         rows.update(status=Status.UNCERTAIN, error=error, updated_at=now)
         return "uncertain"
-    if campaign.channel == Channel.SMS and code == TWILIO_UNSUBSCRIBED:
-        # 21610: STOP at the carrier, handled as the status callback handles it.
-        from campaigns.services.consent_actions import sms_carrier_stop_record
-
-        sms_carrier_stop_record(
+    if exc.opted_out and exc.opt_out is not None:
+        provider_opt_out_record(
+            channel=campaign.channel,
             contact=contact,
-            phone=delivery.to_address or contact.phone or "",
-            proof={"provider": "twilio", "error_code": code, "delivery_id": delivery.pk},
+            address=delivery.to_address or contact.phone or "",
+            opt_out=exc.opt_out,
+            proof={"provider": exc.provider, "error_code": exc.code, "delivery_id": delivery.pk},
         )
         rows.update(status=Status.FAILED, reason=Reason.NO_CONSENT, error=error, updated_at=now)
         return "failed:no_consent"
-    if getattr(exc, "permanent", False):
+    if exc.permanent:
         Suppression.objects.get_or_create(
             channel=campaign.channel,
             address_hash=address_hash(campaign.channel, delivery.to_address),
@@ -443,7 +396,7 @@ def _record_failure(
             status=Status.FAILED, reason=Reason.INVALID_ADDRESS, error=error, updated_at=now
         )
         return "failed:invalid_address"
-    if getattr(exc, "retryable", False) and delivery.attempts < settings.SEND_MAX_ATTEMPTS:
+    if exc.retryable and delivery.attempts < settings.SEND_MAX_ATTEMPTS:
         rows.update(
             status=Status.QUEUED,
             reason=Reason.PROVIDER_ERROR,
@@ -504,9 +457,8 @@ def _send_campaign_batch(
         campaign_finish_if_done(campaign=campaign, now=now)
         return
     recent = recent_context_for([d.delivery.contact_id for d in to_send])
-    channel = _Channel(campaign.channel)
+    channel = channel_backend(campaign.channel)
     channel.open()
-    provider_errors = _provider_errors()
     tokens = 0
     last_status_check = time.monotonic()
     try:
@@ -564,20 +516,12 @@ def _send_campaign_batch(
                 continue
             delivery.attempts += 1
             try:
-                provider_id = channel.send(message)
-            except provider_errors as exc:
+                provider_id = channel.send(message, delivery_id=delivery.pk)
+            except ProviderError as exc:
                 outcome = _record_failure(
                     delivery=delivery, campaign=campaign, contact=contact, exc=exc, now=moment
                 )
                 report.outcomes[outcome] += 1
-                continue
-            except Exception as exc:
-                # Not a mapped provider answer: whether it went out is unknown.
-                logger.exception("sending delivery %s failed unexpectedly", delivery.pk)
-                Delivery.objects.filter(pk=delivery.pk).update(
-                    status=Status.UNCERTAIN, error=f"unexpected: {exc}"[:2000], updated_at=moment
-                )
-                report.outcomes["uncertain"] += 1
                 continue
             _mark_sent(
                 delivery_id=delivery.pk,
