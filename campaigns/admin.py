@@ -287,7 +287,7 @@ def progress_html(campaign: Campaign) -> SafeString:
 
 LIVE_STATUSES = {Campaign.Status.SENDING, Campaign.Status.SCHEDULED}
 ACTIONS: dict[str, tuple[str, set[str]]] = {
-    # action: (service name in campaigns.services.dispatch, statuses it applies to)
+    # action: (service name in campaigns.services.state, statuses it applies to)
     "pause": ("campaign_pause", {Campaign.Status.SCHEDULED, Campaign.Status.SENDING}),
     "resume": ("campaign_resume", {Campaign.Status.PAUSED}),
     "cancel": (
@@ -305,9 +305,9 @@ ACTIONS: dict[str, tuple[str, set[str]]] = {
 def _dispatch_service(name: str) -> Callable[..., Any]:
     # Imported when used: the dispatch pipeline is a separate module that imports this app's
     # channels and rendering, so a top-level import here would be circular.
-    from campaigns.services import dispatch
+    from campaigns.services import state
 
-    service: Callable[..., Any] = getattr(dispatch, name)
+    service: Callable[..., Any] = getattr(state, name)
     return service
 
 

@@ -8,20 +8,20 @@ from typing import Any
 from celery import shared_task
 
 from campaigns.models import Campaign
-from campaigns.services import dispatch, sweeps
+from campaigns.services import launch, send, sweeps
 
 
 @shared_task
 def deliveries_send(delivery_ids: list[int]) -> dict[str, Any]:
     """One batch (about SEND_BATCH_SIZE ids): claim, check, render, send, record."""
-    return dispatch.deliveries_send(delivery_ids=delivery_ids).as_dict()
+    return send.deliveries_send(delivery_ids=delivery_ids).as_dict()
 
 
 @shared_task
 def campaign_launch(campaign_id: int, occurrence: str = "") -> int:
     """Admin's "send now": audience to deliveries, batches enqueued."""
     campaign = Campaign.objects.get(pk=campaign_id)
-    return dispatch.campaign_launch(campaign=campaign, occurrence=occurrence).enqueued
+    return launch.campaign_launch(campaign=campaign, occurrence=occurrence).enqueued
 
 
 @shared_task

@@ -39,7 +39,8 @@ from campaigns.abtest.report import campaign_report, report_lines
 from campaigns.abtest.winner import campaign_decide
 from campaigns.channels.provider_events import twilio_signature
 from campaigns.models import Campaign, Delivery, MessageTemplate, Response, Variant
-from campaigns.services.dispatch import campaign_launch, campaign_progress
+from campaigns.services.launch import campaign_launch
+from campaigns.services.state import campaign_progress
 from crm.models import (
     ConsentRecord,
     Contact,

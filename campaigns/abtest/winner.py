@@ -163,7 +163,7 @@ def remainder_send(
     *, decision: ABDecision, now: dt.datetime | None = None, enqueue: bool = True
 ) -> int:
     """Launch the winner to the rest of the audience once; returns the deliveries created."""
-    from campaigns.services.dispatch import campaign_send_winner
+    from campaigns.services.launch import campaign_send_winner
 
     campaign = Campaign.objects.get(pk=decision.campaign_id)
     if (

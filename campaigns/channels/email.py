@@ -3,8 +3,8 @@
 The backend comes from settings (EMAIL_BACKEND, or anymail's backend for EMAIL_ESP), so any
 ESP anymail supports works by configuration alone; the embedded default writes .eml files.
 
-Provider errors become EmailSendError with one of three verdicts, which decide what dispatch
-does next:
+Provider errors become a ProviderError (campaigns/channels/base.py) of one of these kinds,
+which decide what the send does next:
 
 - ``retryable``: the provider certainly did not take the message (connection refused or never
   established, connect timeout, HTTP 429 or 5xx). Safe to send again.
@@ -15,7 +15,7 @@ does next:
 - ``permanent``: the address can never receive (Postmark ErrorCode 300 invalid recipient, 406
   inactive recipient, which anymail reports as AnymailRecipientsRefused).
 
-Anything else (a bad token, a malformed From) is neither: it fails and needs a person.
+Anything else (a bad token, a malformed From) is ``failed``: it needs a person.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from django.core.mail.message import EmailMessage
 from django.core.mail.utils import DNS_NAME
 
 from campaigns import tokens
+from campaigns.channels.base import ChannelBackend, ErrorKind, ProviderError
 from campaigns.channels.network import never_connected
 from campaigns.models import Campaign, Delivery
 from campaigns.rendering import RenderedMessage
@@ -49,21 +50,8 @@ DELIVERY_HEADER = "X-Cadence-Delivery"
 POSTMARK_PERMANENT_CODES = frozenset({300, 406})
 
 
-class EmailSendError(Exception):
-    def __init__(
-        self,
-        message: str,
-        *,
-        retryable: bool = False,
-        permanent: bool = False,
-        uncertain: bool = False,
-        code: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.retryable = retryable
-        self.permanent = permanent
-        self.uncertain = uncertain
-        self.code = code
+def _error(message: str, kind: ErrorKind, code: str) -> ProviderError:
+    return ProviderError(message, kind=kind, code=code)
 
 
 def _list_unsubscribe(*, delivery: Delivery, campaign: Campaign, contact: Contact) -> str:
@@ -115,35 +103,31 @@ def _is_anymail(connection: BaseEmailBackend) -> bool:
     return type(connection).__module__.startswith("anymail.")
 
 
-def _map_error(exc: AnymailError) -> EmailSendError:
+def _map_error(exc: AnymailError) -> ProviderError:
     if isinstance(exc, AnymailRecipientsRefused):
-        return EmailSendError(str(exc), permanent=True, code="recipient_refused")
+        return _error(str(exc), ErrorKind.PERMANENT, "recipient_refused")
     if isinstance(exc, requests.exceptions.ReadTimeout):
-        return EmailSendError(
-            f"The provider did not answer in time: {exc}", uncertain=True, code="timeout"
-        )
+        return _error(f"The provider did not answer in time: {exc}", ErrorKind.UNCERTAIN, "timeout")
     if isinstance(exc, requests.exceptions.ConnectionError):
         if never_connected(exc):
-            return EmailSendError(
-                f"Could not reach the provider: {exc}", retryable=True, code="connection"
-            )
-        return EmailSendError(
+            return _error(f"Could not reach the provider: {exc}", ErrorKind.RETRYABLE, "connection")
+        return _error(
             f"The connection dropped after the request was sent: {exc}",
-            uncertain=True,
-            code="connection_dropped",
+            ErrorKind.UNCERTAIN,
+            "connection_dropped",
         )
     if isinstance(exc, requests.exceptions.Timeout):
-        return EmailSendError(str(exc), uncertain=True, code="timeout")
+        return _error(str(exc), ErrorKind.UNCERTAIN, "timeout")
     status = getattr(exc, "status_code", None)
     if isinstance(exc, AnymailRequestsAPIError | AnymailAPIError) and status is not None:
         provider_code = _provider_error_code(exc)
         code = f"http_{status}" + (f"/{provider_code}" if provider_code is not None else "")
         if status == 429 or status >= 500:
-            return EmailSendError(str(exc), retryable=True, code=code)
+            return _error(str(exc), ErrorKind.RETRYABLE, code)
         if provider_code in POSTMARK_PERMANENT_CODES:
-            return EmailSendError(str(exc), permanent=True, code=code)
-        return EmailSendError(str(exc), code=code)
-    return EmailSendError(str(exc), code=type(exc).__name__)
+            return _error(str(exc), ErrorKind.PERMANENT, code)
+        return _error(str(exc), ErrorKind.FAILED, code)
+    return _error(str(exc), ErrorKind.FAILED, type(exc).__name__)
 
 
 def _provider_error_code(exc: AnymailError) -> int | None:
@@ -160,7 +144,7 @@ def _provider_error_code(exc: AnymailError) -> int | None:
 
 def send_email(message: EmailMessage, *, connection: BaseEmailBackend | None = None) -> str:
     """Send one message; return the provider's message id (for anymail backends) or the
-    Message-ID header this function set (other backends). Raises EmailSendError."""
+    Message-ID header this function set (other backends). Raises ProviderError."""
     connection = connection or email_connection()
     anymail = _is_anymail(connection)
     message_id = ""
@@ -172,13 +156,43 @@ def send_email(message: EmailMessage, *, connection: BaseEmailBackend | None = N
     except AnymailError as exc:
         raise _map_error(exc) from exc
     except smtplib.SMTPRecipientsRefused as exc:
-        raise EmailSendError(str(exc), permanent=True, code="recipient_refused") from exc
+        raise _error(str(exc), ErrorKind.PERMANENT, "recipient_refused") from exc
     except OSError as exc:  # SMTP and other non-anymail backends: nothing was accepted
-        raise EmailSendError(f"Could not send: {exc}", retryable=True, code="connection") from exc
+        raise _error(f"Could not send: {exc}", ErrorKind.RETRYABLE, "connection") from exc
     if not sent:
-        raise EmailSendError("The message has no recipient.", permanent=True, code="no_recipient")
+        raise _error("The message has no recipient.", ErrorKind.PERMANENT, "no_recipient")
     if anymail:
         status = getattr(message, "anymail_status", None)
         provider_id = getattr(status, "message_id", None)
         return str(provider_id) if provider_id else ""
     return message_id.strip("<>")
+
+
+class EmailChannel(ChannelBackend[EmailMessage]):
+    """Email through Django's email API: one connection for the whole batch."""
+
+    channel = "email"
+
+    def __init__(self) -> None:
+        self.connection: BaseEmailBackend | None = None
+
+    def open(self) -> None:
+        self.connection = email_connection()
+        self.connection.open()
+
+    def close(self) -> None:
+        if self.connection is not None:
+            self.connection.close()
+
+    def build(
+        self,
+        *,
+        delivery: Delivery,
+        campaign: Campaign,
+        contact: Contact,
+        rendered: RenderedMessage,
+    ) -> EmailMessage:
+        return build_email(delivery=delivery, campaign=campaign, contact=contact, rendered=rendered)
+
+    def deliver(self, message: EmailMessage) -> str:
+        return send_email(message, connection=self.connection)

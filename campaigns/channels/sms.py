@@ -4,8 +4,9 @@
 - ``locmem``: keeps messages in ``sms.outbox`` for tests in the same process;
 - ``twilio``: the real twilio client (TWILIO_* settings).
 
-Errors are raised as SmsError, which says whether the provider certainly did not take the
-message (safe to retry), whether it is permanent, or whether the outcome is uncertain.
+Errors are raised as ProviderError (campaigns/channels/base.py): Twilio's answers and
+codes are translated into its kinds here, for a send and for a status callback alike, so
+that no Twilio code is read anywhere else. `SmsChannel` is the channel backend the send uses.
 """
 
 from __future__ import annotations
@@ -22,12 +23,46 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from campaigns.channels.base import ChannelBackend, ErrorKind, OptOut, ProviderError
 from campaigns.channels.network import never_connected
+from campaigns.models import Delivery
+from crm.models import ConsentRecord, Suppression
 
 if TYPE_CHECKING:
-    from campaigns.models import Campaign, Delivery
+    from campaigns.models import Campaign
     from campaigns.rendering import RenderedMessage
     from crm.models import Contact
+
+# The provider named on Responses and in consent proofs for what Twilio reports.
+SMS_PROVIDER = "twilio"
+# "Attempt to send to unsubscribed recipient": the person texted STOP to our sender and the
+# carrier blocks the number until they text START.
+TWILIO_OPTED_OUT = 21610
+# Twilio's answers that mean the number can never receive from us.
+TWILIO_PERMANENT_CODES = frozenset({21211, 21214, 21612, 21614, 30003, 30005, 30006})
+# The person's own "stop everything" on SMS (the source of a STOP keyword), and a suppression
+# that a later START lifts, as the carrier's block is lifted: not a dead number.
+CARRIER_STOP = OptOut(
+    source=ConsentRecord.Source.SMS_KEYWORD,
+    text="Twilio error 21610: the recipient replied STOP to the carrier",
+    suppression_reason=Suppression.Reason.CARRIER_STOP,
+    note="Twilio 21610",
+)
+
+
+def twilio_error_kind(code: int | str | None, *, status: int = 0) -> ErrorKind:
+    """What a Twilio error code (and the HTTP status it came with) means for a delivery."""
+    try:
+        number = int(code) if code not in (None, "") else None
+    except (TypeError, ValueError):
+        number = None
+    if number == TWILIO_OPTED_OUT:
+        return ErrorKind.OPTED_OUT
+    if number in TWILIO_PERMANENT_CODES:
+        return ErrorKind.PERMANENT
+    if status == 429 or status >= 500:
+        return ErrorKind.RETRYABLE
+    return ErrorKind.FAILED
 
 
 @dataclass
@@ -44,23 +79,6 @@ class SmsMessage:
 class SmsResult:
     provider_message_id: str
     status: str = "queued"
-
-
-class SmsError(Exception):
-    def __init__(
-        self,
-        message: str,
-        *,
-        code: int | None = None,
-        retryable: bool = False,
-        permanent: bool = False,
-        uncertain: bool = False,
-    ) -> None:
-        super().__init__(message)
-        self.code = code
-        self.retryable = retryable
-        self.permanent = permanent
-        self.uncertain = uncertain
 
 
 class BaseSmsBackend:
@@ -105,9 +123,6 @@ class LocmemSmsBackend(BaseSmsBackend):
 
 
 class TwilioSmsBackend(BaseSmsBackend):
-    # Twilio's answers that mean the number can never receive from us.
-    PERMANENT_CODES = frozenset({21211, 21214, 21610, 21612, 21614, 30003, 30005, 30006})
-
     def __init__(self) -> None:
         from twilio.http.http_client import TwilioHttpClient
         from twilio.rest import Client
@@ -138,24 +153,35 @@ class TwilioSmsBackend(BaseSmsBackend):
             created = self.client.messages.create(**kwargs)
         except TwilioRestException as exc:
             status = exc.status or 0
-            raise SmsError(
+            kind = twilio_error_kind(exc.code, status=status)
+            raise ProviderError(
                 f"Twilio answered {status} (code {exc.code}): {exc.msg}",
+                kind=kind,
                 code=exc.code,
-                retryable=status == 429 or status >= 500,
-                permanent=exc.code in self.PERMANENT_CODES,
+                provider=SMS_PROVIDER,
+                opt_out=CARRIER_STOP if kind == ErrorKind.OPTED_OUT else None,
             ) from exc
         except requests.exceptions.ConnectionError as exc:
             # Never connected (refused, DNS, connect timeout): Twilio did not take it. A
             # connection dropped after the request went out may have been accepted: resending
             # it could text the person twice, so it is uncertain, as a read timeout is.
             if never_connected(exc):
-                raise SmsError(f"Could not reach Twilio: {exc}", retryable=True) from exc
-            raise SmsError(
+                raise ProviderError(
+                    f"Could not reach Twilio: {exc}",
+                    kind=ErrorKind.RETRYABLE,
+                    provider=SMS_PROVIDER,
+                ) from exc
+            raise ProviderError(
                 f"The connection to Twilio dropped after the request was sent: {exc}",
-                uncertain=True,
+                kind=ErrorKind.UNCERTAIN,
+                provider=SMS_PROVIDER,
             ) from exc
         except requests.exceptions.ReadTimeout as exc:
-            raise SmsError(f"Twilio did not answer in time: {exc}", uncertain=True) from exc
+            raise ProviderError(
+                f"Twilio did not answer in time: {exc}",
+                kind=ErrorKind.UNCERTAIN,
+                provider=SMS_PROVIDER,
+            ) from exc
         return SmsResult(provider_message_id=str(created.sid), status=str(created.status))
 
 
@@ -287,4 +313,72 @@ def build_sms(
         messaging_service_sid=campaign.messaging_service_sid,
         status_callback=f"{settings.PUBLIC_BASE_URL}{TWILIO_STATUS_CALLBACK_PATH}",
         metadata={"delivery_id": str(delivery.pk), "campaign": campaign.slug},
+    )
+
+
+class SmsChannel(ChannelBackend[SmsMessage]):
+    """SMS through the backend settings.SMS_BACKEND names."""
+
+    channel = "sms"
+
+    def __init__(self) -> None:
+        self.backend: BaseSmsBackend | None = None
+
+    def open(self) -> None:
+        self.backend = get_sms_backend()
+
+    def build(
+        self,
+        *,
+        delivery: Delivery,
+        campaign: Campaign,
+        contact: Contact,
+        rendered: RenderedMessage,
+    ) -> SmsMessage:
+        return build_sms(delivery=delivery, campaign=campaign, contact=contact, rendered=rendered)
+
+    def deliver(self, message: SmsMessage) -> str:
+        backend = self.backend or get_sms_backend()
+        return str(backend.send(message).provider_message_id)
+
+
+# --- Status callbacks ---------------------------------------------------------------------------
+
+_S = Delivery.Status
+# Twilio's MessageStatus values → Delivery status. "queued" at Twilio means Twilio has it,
+# which is what "sent" means to us.
+TWILIO_STATUS: dict[str, str] = {
+    "accepted": _S.SENT,
+    "scheduled": _S.SENT,
+    "queued": _S.SENT,
+    "sending": _S.SENT,
+    "sent": _S.SENT,
+    "delivered": _S.DELIVERED,
+    "read": _S.DELIVERED,
+    "undelivered": _S.FAILED,
+    "failed": _S.FAILED,
+    "canceled": _S.FAILED,
+}
+
+
+@dataclass(frozen=True)
+class SmsStatusReport:
+    """One Twilio status callback in our terms."""
+
+    event_id: str  # "<MessageSid>:<status>": Twilio resends callbacks, this stays the same
+    delivery_status: str | None  # the Delivery status it reports, None for one we ignore
+    error: str  # e.g. "Twilio error 30003", "" without an error code
+    opt_out: OptOut | None  # the carrier's STOP, to be recorded as the person's withdrawal
+    proof: dict[str, Any]  # what the consent ledger keeps as the provider's evidence
+
+
+def sms_status_report(*, message_sid: str, status: str, error_code: str) -> SmsStatusReport:
+    """Read a status callback's MessageSid, MessageStatus and ErrorCode."""
+    opted_out = bool(error_code) and twilio_error_kind(error_code) == ErrorKind.OPTED_OUT
+    return SmsStatusReport(
+        event_id=f"{message_sid}:{status}",
+        delivery_status=TWILIO_STATUS.get(status),
+        error=f"Twilio error {error_code}" if error_code else "",
+        opt_out=CARRIER_STOP if opted_out else None,
+        proof={"message_sid": message_sid, "twilio_error": error_code},
     )

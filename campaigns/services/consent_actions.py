@@ -1,6 +1,6 @@
 """Consent changes people make themselves: the unsubscribe page and its RFC 8058 one-click
 twin, the preference centre, SMS keywords, and what providers report (bounces, complaints,
-STOP at the carrier).
+an opt-out such as the STOP a person texts to the carrier).
 
 Every change is an entry in the consent ledger (crm.services.consent.consent_record). The
 dispatcher re-reads the ledger when it claims a delivery, so a change written here is in
@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from campaigns.channels.base import OptOut
 from campaigns.models import Delivery, Response
 from crm.models import MARKETING, ConsentRecord, Contact, Suppression
 from crm.normalise import address_hash
@@ -122,30 +123,31 @@ def contact_consent_withdraw(
     )
 
 
-TWILIO_CARRIER_STOP_TEXT = "Twilio error 21610: the recipient replied STOP to the carrier"
-
-
-def sms_carrier_stop_record(*, contact: Contact | None, phone: str, proof: dict[str, Any]) -> None:
-    """Twilio's 21610: the person texted STOP to our sender and the carrier blocks the number,
-    whether Twilio says so when we send or later in a status callback. The one place this is
-    handled: a suppression with reason carrier_stop (which a later START lifts, as the carrier
-    does: not a dead number suppressed for ever) and the person's "stop everything" on SMS,
-    a withdrawal by SMS keyword of every SMS purpose."""
-    if phone:
+def provider_opt_out_record(
+    *,
+    channel: str,
+    contact: Contact | None,
+    address: str,
+    opt_out: OptOut,
+    proof: dict[str, Any],
+) -> None:
+    """A provider says the person stopped our messages (on SMS, the STOP they texted to the
+    carrier), whether it says so when we send or later in a status callback. The one place
+    this is handled: a suppression of the address with the backend's reason, and the
+    person's "stop everything" on the channel, a withdrawal of every purpose."""
+    if address:
         Suppression.objects.get_or_create(
-            channel="sms",
-            address_hash=address_hash("sms", phone),
-            defaults={"reason": Suppression.Reason.CARRIER_STOP, "note": "Twilio 21610"},
+            channel=channel,
+            address_hash=address_hash(channel, address),
+            defaults={"reason": opt_out.suppression_reason, "note": opt_out.note},
         )
     if contact is None:
         return
     contact_consent_withdraw(
         contact=contact,
-        channel="sms",
+        channel=channel,
         all_granted=True,
-        evidence=ConsentEvidence(
-            source=ConsentRecord.Source.SMS_KEYWORD, text=TWILIO_CARRIER_STOP_TEXT, proof=proof
-        ),
+        evidence=ConsentEvidence(source=opt_out.source, text=opt_out.text, proof=proof),
     )
 
 

@@ -1,5 +1,6 @@
-"""What providers report after a send: email tracking events (through anymail) and Twilio's
-inbound replies and status callbacks. Each becomes at most one Response (providers resend
+"""What providers report after a send: email tracking events (normalised in
+campaigns/channels/provider_events.py) and Twilio's inbound replies and status callbacks
+(read in campaigns/channels/sms.py). Each becomes at most one Response (providers resend
 events; the unique (provider, provider_event_id) decides), moves its Delivery forward only,
 and changes consent or suppression where the person or their mailbox asked for it."""
 
@@ -18,13 +19,14 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from campaigns.channels.provider_events import EmailEvent
+from campaigns.channels.sms import SMS_PROVIDER, sms_status_report
 from campaigns.models import Delivery, Response
 from campaigns.services.consent_actions import (
     ConsentEvidence,
     address_suppress,
     contact_consent_grant,
     contact_consent_withdraw,
-    sms_carrier_stop_record,
+    provider_opt_out_record,
 )
 from crm.models import MARKETING, Channel, ConsentRecord, Contact, Suppression
 from crm.normalise import address_hash, email_key, normalise_phone
@@ -46,22 +48,6 @@ DELIVERY_STATUS_RANK: dict[str, int] = {
     S.FAILED: 4,
     S.SKIPPED: 9,
 }
-
-# Twilio's MessageStatus values → Delivery status. "queued" at Twilio means Twilio has it,
-# which is what "sent" means to us.
-TWILIO_STATUS: dict[str, str] = {
-    "accepted": S.SENT,
-    "scheduled": S.SENT,
-    "queued": S.SENT,
-    "sending": S.SENT,
-    "sent": S.SENT,
-    "delivered": S.DELIVERED,
-    "read": S.DELIVERED,
-    "undelivered": S.FAILED,
-    "failed": S.FAILED,
-    "canceled": S.FAILED,
-}
-TWILIO_OPTED_OUT = "21610"  # "Attempt to send to unsubscribed recipient": STOP at the carrier
 
 STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
 START_WORDS = frozenset({"START", "YES", "UNSTOP"})
@@ -293,7 +279,7 @@ def sms_inbound_apply(*, message: SmsInbound) -> str:
         campaign_id=delivery.campaign_id if delivery else None,
         kind=_R.UNSUBSCRIBED if keyword == "stop" else _R.REPLIED,
         body=message.body[:1600],
-        provider="twilio",
+        provider=SMS_PROVIDER,
         provider_event_id=f"{message.message_sid}:inbound",
         payload=message.payload,
     )
@@ -333,12 +319,13 @@ def sms_status_apply(
     *, message_sid: str, status: str, error_code: str, to_number: str, payload: dict[str, Any]
 ) -> bool:
     """Apply one Twilio status callback; returns whether it was new."""
+    report = sms_status_report(message_sid=message_sid, status=status, error_code=error_code)
     delivery = (
         Delivery.objects.filter(provider_message_id=message_sid, channel=Channel.SMS)
         .only("pk", "contact_id", "campaign_id")
         .first()
     )
-    target = TWILIO_STATUS.get(status)
+    target = report.delivery_status
     if delivery is None:
         logger.info("Twilio status %r for unknown message %s", status, message_sid)
     kinds: dict[str, str] = {S.DELIVERED: _R.DELIVERED, S.FAILED: _R.FAILED}
@@ -349,23 +336,24 @@ def sms_status_apply(
             contact_id=delivery.contact_id if delivery else None,
             campaign_id=delivery.campaign_id if delivery else None,
             kind=kind,
-            provider="twilio",
-            provider_event_id=f"{message_sid}:{status}",
+            provider=SMS_PROVIDER,
+            provider_event_id=report.event_id,
             payload=payload,
         )
         if created is None:
             return False
     if delivery is not None and target is not None:
-        error = f"Twilio error {error_code}" if error_code else ""
-        delivery_status_advance(delivery_id=delivery.pk, status=target, error=error)
-    if error_code == TWILIO_OPTED_OUT:
-        sms_carrier_stop_record(
+        delivery_status_advance(delivery_id=delivery.pk, status=target, error=report.error)
+    if report.opt_out is not None:
+        provider_opt_out_record(
+            channel=Channel.SMS,
             contact=(
                 Contact.objects.filter(pk=delivery.contact_id).first()
                 if delivery
                 else _contact_by_phone(to_number)
             ),
-            phone=to_number or "",
-            proof={"message_sid": message_sid, "twilio_error": error_code},
+            address=to_number or "",
+            opt_out=report.opt_out,
+            proof=report.proof,
         )
     return True

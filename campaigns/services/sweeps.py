@@ -15,13 +15,10 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from campaigns.models import Campaign, Delivery
-from campaigns.services.dispatch import (
-    CLAIMABLE,
-    HOLDING,
-    DispatchError,
-    _enqueue,
-    campaign_launch,
-)
+from campaigns.services.enqueue import CLAIMABLE, deliveries_enqueue
+from campaigns.services.launch import DispatchError, campaign_launch
+from campaigns.services.state import HOLDING
+from core.keyset import keyset_pages
 from core.zones import zone_or_none
 
 logger = logging.getLogger(__name__)
@@ -38,16 +35,8 @@ class SweepResult:
     uncertain_lost: int = 0
 
 
-def _keyset(queryset: QuerySet[Delivery], *, chunk: int = SWEEP_CHUNK) -> Iterator[list[int]]:
-    last_id = 0
-    while True:
-        ids = list(
-            queryset.filter(pk__gt=last_id).order_by("pk").values_list("pk", flat=True)[:chunk]
-        )
-        if not ids:
-            return
-        yield ids
-        last_id = ids[-1]
+def _id_pages(queryset: QuerySet[Delivery]) -> Iterator[list[int]]:
+    return keyset_pages(queryset.values_list("pk", flat=True), size=SWEEP_CHUNK)
 
 
 def deliveries_enqueue_due(*, now: dt.datetime | None = None) -> SweepResult:
@@ -58,7 +47,7 @@ def deliveries_enqueue_due(*, now: dt.datetime | None = None) -> SweepResult:
     result = SweepResult()
     active = Delivery.objects.exclude(campaign__status__in=[*HOLDING, Campaign.Status.CANCELLED])
     due = active.filter(status__in=CLAIMABLE, not_before__isnull=False, not_before__lte=now)
-    for ids in _keyset(due):
+    for ids in _id_pages(due):
         with transaction.atomic():
             won = list(
                 Delivery.objects.filter(
@@ -68,7 +57,7 @@ def deliveries_enqueue_due(*, now: dt.datetime | None = None) -> SweepResult:
             Delivery.objects.filter(pk__in=won).update(
                 status=Status.QUEUED, not_before=None, updated_at=now
             )
-            _enqueue(sorted(won))
+            deliveries_enqueue(sorted(won))
             result.enqueued += len(won)
 
     # A worker lost mid-batch (killed, machine gone) leaves rows in sending. Those never
@@ -83,12 +72,12 @@ def deliveries_enqueue_due(*, now: dt.datetime | None = None) -> SweepResult:
     )
     # Put back and enqueued at once: waiting for the quiet-spell pass below would hold a
     # killed worker's unsent messages for an hour.
-    for ids in _keyset(lost.filter(handed_over_at__isnull=True)):
+    for ids in _id_pages(lost.filter(handed_over_at__isnull=True)):
         with transaction.atomic():
             requeued = Delivery.objects.filter(
                 pk__in=ids, status=Status.SENDING, handed_over_at__isnull=True
             ).update(status=Status.QUEUED, claimed_at=None, updated_at=now)
-            _enqueue(ids)
+            deliveries_enqueue(ids)
             result.requeued_lost += requeued
             result.enqueued += requeued
 
@@ -96,10 +85,10 @@ def deliveries_enqueue_due(*, now: dt.datetime | None = None) -> SweepResult:
     # after a long quiet spell; a duplicate task is harmless, it claims nothing.
     quiet = now - dt.timedelta(minutes=settings.SEND_REQUEUE_AFTER_MINUTES)
     forgotten = active.filter(status=Status.QUEUED, not_before__isnull=True, updated_at__lt=quiet)
-    for ids in _keyset(forgotten):
+    for ids in _id_pages(forgotten):
         with transaction.atomic():
             Delivery.objects.filter(pk__in=ids).update(updated_at=now)
-            _enqueue(ids)
+            deliveries_enqueue(ids)
             result.enqueued += len(ids)
     return result
 

@@ -58,7 +58,7 @@ class ConsentRecord(models.Model):
     #
     # PERSON_SOURCES record something the person did themselves, proven by a signed link, a
     # confirmed email or their own phone: unsubscribe link, one-click, preference centre,
-    # SMS STOP/START (and the carrier's STOP, Twilio 21610), double opt-in confirmation, and
+    # SMS STOP/START (and the carrier's STOP), double opt-in confirmation, and
     # the person's unsubscribe or spam complaint seen through the email provider. Only these
     # can reverse a withdrawal made by one of them.
     #
@@ -157,8 +157,8 @@ class Suppression(models.Model):
         INVALID = "invalid", "Invalid address (provider)"
         ERASED = "erased", "Erased on request"
         MANUAL = "manual", "Added by staff"
-        # Twilio error 21610: the carrier holds a STOP for this number. Lifted only when the
-        # person texts START (the carrier lifts its block then too).
+        # The carrier's STOP: the person texted STOP and the carrier blocks this number.
+        # Lifted only when the person texts START (the carrier lifts its block then too).
         CARRIER_STOP = "carrier_stop", "Texted STOP (carrier block)"
 
     channel = models.CharField(max_length=10, choices=Channel.choices)

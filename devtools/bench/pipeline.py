@@ -331,7 +331,7 @@ def _run_threads(work: Callable[[int], None], count: int, threads: int) -> None:
 def measure_fanout(*, scale: Scale, dataset: Dataset, progress: Progress, logs: Path) -> Result:
     from campaigns.channels.email import build_email
     from campaigns.rendering import recent_context_for, render_message
-    from campaigns.services.dispatch import campaign_launch
+    from campaigns.services.launch import campaign_launch
     from devtools.fake_provider import FakeProvider
 
     n = scale.fanout_emails

@@ -302,7 +302,7 @@ def measure_ab_report(*, scale: Scale, dataset: Dataset, progress: Progress) -> 
     report: Callable[[], Any]
     stand_in = importlib.util.find_spec("campaigns.abtest.report") is None
     if stand_in:
-        from campaigns.services.dispatch import campaign_progress
+        from campaigns.services.state import campaign_progress
 
         def report() -> Any:
             return campaign_progress(campaign=campaign)

@@ -17,7 +17,8 @@ from campaigns.abtest.report import campaign_report
 from campaigns.abtest.winner import DecisionError, campaign_decide, campaigns_decide_due
 from campaigns.models import ABDecision, Campaign, Delivery
 from campaigns.services.assignment import in_test_share
-from campaigns.services.dispatch import DispatchError, campaign_drain, campaign_launch
+from campaigns.services.launch import DispatchError, campaign_launch
+from campaigns.services.send import campaign_drain
 from crm.models import Contact, Event
 from tests.campaigns.ab_helpers import T0, ab_campaign, bulk_arm, variant
 from tests.campaigns.dispatch_helpers import grant, segment_of

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from campaigns.models import Campaign, Delivery, FrequencyCap
-from campaigns.services.dispatch import campaign_launch, deliveries_send
+from campaigns.services.launch import campaign_launch
 from campaigns.services.scheduling import quiet_hours_zones, sms_next_allowed
+from campaigns.services.send import deliveries_send
 from crm.models import Contact
 from tests.campaigns.dispatch_helpers import campaign_for, deliveries, grant
 from tests.factories import ContactFactory

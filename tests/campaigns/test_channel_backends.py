@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from django.core.mail import EmailMultiAlternatives
 
-from campaigns.channels.sms import SmsError, SmsMessage, get_sms_backend
+from campaigns.channels.base import ProviderError
+from campaigns.channels.sms import SmsMessage, get_sms_backend
 
 
 def test_each_email_becomes_one_eml_file_a_mail_program_can_open(outbox: Path) -> None:
@@ -76,14 +77,14 @@ def test_the_real_twilio_client_sends_to_the_provider(
 
 def test_a_provider_5xx_is_a_retryable_error(twilio_settings: Any, fake_provider: Any) -> None:
     fake_provider.behaviour.script = [503]
-    with pytest.raises(SmsError) as caught:
+    with pytest.raises(ProviderError) as caught:
         get_sms_backend().send(SmsMessage(to="+14155550100", body="Hello"))
     assert caught.value.retryable and not caught.value.permanent
 
 
 def test_a_429_is_a_retryable_error(twilio_settings: Any, fake_provider: Any) -> None:
     fake_provider.behaviour.script = [429]
-    with pytest.raises(SmsError) as caught:
+    with pytest.raises(ProviderError) as caught:
         get_sms_backend().send(SmsMessage(to="+14155550100", body="Hello"))
     assert caught.value.retryable
 
@@ -92,7 +93,7 @@ def test_a_connection_dropped_after_sending_is_uncertain_not_retried(
     twilio_settings: Any, fake_provider: Any
 ) -> None:
     fake_provider.behaviour.script = ["drop"]
-    with pytest.raises(SmsError) as caught:
+    with pytest.raises(ProviderError) as caught:
         get_sms_backend().send(SmsMessage(to="+14155550100", body="Hello"))
     assert caught.value.uncertain and not caught.value.retryable
 
@@ -104,6 +105,6 @@ def test_a_refused_connection_is_retryable(twilio_settings: Any) -> None:
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
     twilio_settings.TWILIO_API_BASE_URL = f"http://127.0.0.1:{closed_port}"
-    with pytest.raises(SmsError) as caught:
+    with pytest.raises(ProviderError) as caught:
         get_sms_backend().send(SmsMessage(to="+14155550100", body="Hello"))
     assert caught.value.retryable and not caught.value.uncertain

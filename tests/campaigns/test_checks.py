@@ -12,7 +12,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from campaigns.models import Delivery
-from campaigns.services.dispatch import campaign_launch, deliveries_claim, deliveries_send
+from campaigns.services.launch import campaign_launch
+from campaigns.services.send import deliveries_claim, deliveries_send
 from crm.models import Contact, Suppression
 from crm.normalise import address_hash
 from tests.campaigns.dispatch_helpers import campaign_for, deliveries, grant

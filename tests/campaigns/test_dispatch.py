@@ -17,15 +17,13 @@ from django.utils import timezone
 
 from campaigns.models import Campaign, Delivery
 from campaigns.services.assignment import assign
-from campaigns.services.dispatch import (
+from campaigns.services.launch import campaign_deliver_to_contact, campaign_launch
+from campaigns.services.send import campaign_drain, deliveries_send
+from campaigns.services.state import (
     campaign_cancel,
-    campaign_deliver_to_contact,
-    campaign_drain,
-    campaign_launch,
     campaign_pause,
     campaign_progress,
     campaign_resume,
-    deliveries_send,
 )
 from campaigns.services.sweeps import deliveries_enqueue_due
 from crm.models import ConsentRecord, Suppression

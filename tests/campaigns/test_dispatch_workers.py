@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from campaigns.models import Campaign, Delivery
-from campaigns.services.dispatch import campaign_launch
+from campaigns.services.launch import campaign_launch
 from campaigns.tasks import deliveries_send
 from tests.campaigns.dispatch_helpers import campaign_for, emails_to, grant, provider_env
 from tests.factories import ContactFactory

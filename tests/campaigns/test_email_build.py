@@ -19,8 +19,8 @@ import pytest
 from django.urls import resolve
 
 from campaigns import tokens
+from campaigns.channels.base import ProviderError
 from campaigns.channels.email import (
-    EmailSendError,
     build_email,
     email_connection,
     send_email,
@@ -252,7 +252,7 @@ def test_one_connection_sends_a_whole_batch(postmark: Any) -> None:
 def test_a_busy_or_failing_provider_is_retryable(postmark: Any, status: int) -> None:
     postmark.behaviour.script = [status]
 
-    with pytest.raises(EmailSendError) as caught:
+    with pytest.raises(ProviderError) as caught:
         send_email(built(make_delivery()))
 
     assert caught.value.retryable and not caught.value.uncertain and not caught.value.permanent
@@ -264,7 +264,7 @@ def test_a_connection_dropped_after_the_request_was_read_is_uncertain(postmark: 
     # read the whole request and may have queued the message, so it must not be resent blindly.
     postmark.behaviour.script = ["drop"]
 
-    with pytest.raises(EmailSendError) as caught:
+    with pytest.raises(ProviderError) as caught:
         send_email(built(make_delivery()))
 
     assert caught.value.uncertain and not caught.value.retryable
@@ -274,7 +274,7 @@ def test_a_connection_dropped_after_the_request_was_read_is_uncertain(postmark: 
 def test_no_answer_within_the_timeout_is_uncertain(postmark: Any) -> None:
     postmark.behaviour.delay_seconds = 2
 
-    with pytest.raises(EmailSendError) as caught:
+    with pytest.raises(ProviderError) as caught:
         send_email(built(make_delivery()))
 
     assert caught.value.uncertain and not caught.value.retryable
@@ -291,7 +291,7 @@ def test_a_refused_connection_is_retryable(settings: Any) -> None:
         "POSTMARK_API_URL": f"http://127.0.0.1:{port}/",
     }
 
-    with pytest.raises(EmailSendError) as caught:
+    with pytest.raises(ProviderError) as caught:
         send_email(built(make_delivery()))
 
     assert caught.value.retryable and not caught.value.uncertain
@@ -347,7 +347,7 @@ def refusing(request: Any, settings: Any) -> Iterator[None]:
 )
 @pytest.mark.usefixtures("refusing")
 def test_an_address_postmark_refuses_is_a_permanent_failure() -> None:
-    with pytest.raises(EmailSendError) as caught:
+    with pytest.raises(ProviderError) as caught:
         send_email(built(make_delivery()))
 
     assert caught.value.permanent and not caught.value.retryable and not caught.value.uncertain

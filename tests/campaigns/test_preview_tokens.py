@@ -14,7 +14,8 @@ from django.urls import reverse
 
 from campaigns import tokens
 from campaigns.models import MessageTemplate
-from campaigns.services.dispatch import campaign_drain, campaign_launch
+from campaigns.services.launch import campaign_launch
+from campaigns.services.send import campaign_drain
 from tests.campaigns.dispatch_helpers import campaign_for, deliveries, grant
 from tests.factories import ContactFactory
 

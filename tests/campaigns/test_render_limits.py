@@ -16,7 +16,8 @@ from django.urls import reverse
 
 from campaigns.models import Campaign, Delivery, MessageTemplate
 from campaigns.rendering import RenderError, render_message
-from campaigns.services.dispatch import campaign_drain, campaign_launch
+from campaigns.services.launch import campaign_launch
+from campaigns.services.send import campaign_drain
 from crm.models import Contact
 from tests.campaigns.dispatch_helpers import (
     campaign_for,

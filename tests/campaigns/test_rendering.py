@@ -20,7 +20,8 @@ from campaigns.rendering import (
     template_errors,
     template_validate,
 )
-from campaigns.services.dispatch import campaign_drain, campaign_launch
+from campaigns.services.launch import campaign_launch
+from campaigns.services.send import campaign_drain
 from crm.models import Contact, Event
 from tests.campaigns.dispatch_helpers import campaign_for, deliveries, grant
 from tests.factories import ContactFactory, EventFactory

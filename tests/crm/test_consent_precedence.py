@@ -22,7 +22,7 @@ from twilio.request_validator import RequestValidator
 
 from campaigns.models import Campaign, Delivery
 from campaigns.services.consent_actions import ConsentEvidence, contact_consent_withdraw
-from campaigns.services.dispatch import campaign_launch
+from campaigns.services.launch import campaign_launch
 from campaigns.tokens import one_click_unsubscribe_url, preferences_token, unsubscribe_url
 from crm.models import ConsentRecord, Contact, ImportRun, Suppression
 from crm.normalise import address_hash

@@ -13,7 +13,7 @@ import pytest
 from django.utils import timezone
 
 from campaigns.models import Delivery
-from campaigns.services.dispatch import campaign_launch
+from campaigns.services.launch import campaign_launch
 from campaigns.services.sweeps import deliveries_enqueue_due
 from tests.campaigns.dispatch_helpers import use_postmark
 from tests.faults.helpers import broadcast, contacts_with_consent

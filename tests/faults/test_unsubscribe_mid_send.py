@@ -10,7 +10,7 @@ import pytest
 from django.test import Client
 
 from campaigns.models import Delivery
-from campaigns.services.dispatch import campaign_launch
+from campaigns.services.launch import campaign_launch
 from campaigns.tokens import one_click_unsubscribe_url
 from tests.faults.helpers import Worker, broadcast, contacts_with_consent, purge
 from tests.worker import wait_for

@@ -12,7 +12,7 @@ import pytest
 from django.utils import timezone
 
 from campaigns.models import Delivery
-from campaigns.services.dispatch import campaign_launch
+from campaigns.services.launch import campaign_launch
 from campaigns.services.sweeps import deliveries_enqueue_due
 from tests.faults.helpers import (
     Worker,

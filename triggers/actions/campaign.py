@@ -85,7 +85,7 @@ class SendCampaign(ActionType[SendCampaignOptions, SendCampaignResult]):
     ) -> SendCampaignResult:
         # Lazily: campaigns' dispatch is a layer below but loads its own heavy imports.
         from campaigns.models import Campaign
-        from campaigns.services.dispatch import campaign_deliver_to_contact
+        from campaigns.services.launch import campaign_deliver_to_contact
 
         slugs = [
             options["campaign"],

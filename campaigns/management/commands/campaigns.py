@@ -18,13 +18,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from campaigns.models import Campaign, Delivery
-from campaigns.services.dispatch import (
-    DispatchError,
-    SendReport,
-    campaign_drain,
-    campaign_launch,
-    campaign_progress,
-)
+from campaigns.services.launch import DispatchError, campaign_launch
+from campaigns.services.send import SendReport, campaign_drain
+from campaigns.services.state import campaign_progress
 
 ACTIVE = (Delivery.Status.QUEUED, Delivery.Status.SENDING)
 
