@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
 from django.dispatch import receiver
 
 from campaigns import webhook_tasks
@@ -19,7 +18,7 @@ def email_tracking_received(sender: Any, event: Any, esp_name: str, **kwargs: An
     """anymail's tracking signal, sent inside the webhook request: normalise the event and
     queue it, so that the ESP gets its 200 without waiting on our database."""
     normalised = email_event_from_anymail(event, esp_name=esp_name)
-    transaction.on_commit(lambda: webhook_tasks.email_event_record.delay(normalised))
+    webhook_tasks.email_event_record.delay_on_commit(normalised)
 
 
 @receiver(contact_erased, dispatch_uid="campaigns.contact_erased_responses")

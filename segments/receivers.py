@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
 from django.dispatch import receiver
 
 from crm.signals import contact_erased, contact_merged, contact_merging, events_ingested
@@ -25,9 +24,7 @@ def _queue(contact_ids: list[int]) -> None:
     from segments.tasks import segments_refresh_pending
 
     if services.segment_contacts_queue(contact_ids=contact_ids):
-        transaction.on_commit(
-            lambda: segments_refresh_pending.apply_async(countdown=DRAIN_DELAY_SECONDS)
-        )
+        segments_refresh_pending.apply_async_on_commit(countdown=DRAIN_DELAY_SECONDS)
 
 
 @receiver(events_ingested, dispatch_uid="segments.events_ingested")
