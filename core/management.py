@@ -16,7 +16,9 @@ CommandError for bad input, as a BaseCommand.handle would.
 
 from __future__ import annotations
 
+import copy
 import importlib
+from argparse import SUPPRESS
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -65,13 +67,25 @@ class SubcommandCommand(BaseCommand):
             cls.help = f"{cls.app}: {names}. Run `{cls.app} <subcommand> --help`."
 
     def add_arguments(self, parser: CommandParser) -> None:
+        # BaseCommand has added its own options (--verbosity, --traceback, ...) by now. Each
+        # subparser accepts them too, so `crm import-contacts FILE -v 0` works as it did when
+        # the subcommand was a command of its own; SUPPRESS keeps a value given before the
+        # subcommand from being reset to the default.
+        common = [
+            action
+            for action in parser._actions
+            if action.option_strings and action.dest not in {"help", "version"}
+        ]
         subparsers = parser.add_subparsers(dest="subcommand", metavar="SUBCOMMAND")
         for sub in self.subcommands:
-            sub.arguments(
-                subparsers.add_parser(
-                    sub.name, help=sub.help, description=sub.description or sub.help
-                )
+            subparser = subparsers.add_parser(
+                sub.name, help=sub.help, description=sub.description or sub.help
             )
+            for action in common:
+                clone = copy.copy(action)
+                clone.default = SUPPRESS
+                subparser._add_action(clone)
+            sub.arguments(subparser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         name = options.get("subcommand")

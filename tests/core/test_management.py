@@ -34,3 +34,10 @@ def test_help_lists_every_subcommand() -> None:
 def test_a_missing_subcommand_names_the_choices() -> None:
     with pytest.raises(CommandError, match="choose a subcommand: demo, load-demo-data"):
         call_command("devtools")
+
+
+def test_the_common_options_work_after_the_subcommand_as_before_it() -> None:
+    parser = load_command_class("crm", "crm").create_parser("manage.py", "crm")
+    assert parser.parse_args(["data-quality", "-v", "0"]).verbosity == 0
+    assert parser.parse_args(["-v", "2", "data-quality"]).verbosity == 2
+    assert parser.parse_args(["data-quality"]).verbosity == 1
