@@ -64,7 +64,7 @@ class SubcommandCommand(BaseCommand):
         super().__init_subclass__(**kwargs)
         if "help" not in cls.__dict__:
             names = ", ".join(sub.name for sub in cls.subcommands)
-            cls.help = f"{cls.app}: {names}. Run `{cls.app} <subcommand> --help`."
+            cls.help = f"{cls.app.capitalize()}: {names}. Run `{cls.app} <subcommand> --help`."
 
     def add_arguments(self, parser: CommandParser) -> None:
         # BaseCommand has added its own options (--verbosity, --traceback, ...) by now. Each
