@@ -42,9 +42,9 @@ system-deps:
 
 setup: install
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py ensure_admin
-	$(PY) manage.py setup_periodic_tasks
-	$(PY) manage.py load_demo_data
+	$(PY) manage.py crm ensure-admin
+	$(PY) manage.py crm setup-periodic-tasks
+	$(PY) manage.py devtools load-demo-data
 
 run: setup
 	@echo
@@ -70,13 +70,13 @@ test: lint typecheck pytest
 demo: install
 	rm -rf var/demo
 	VAR_DIR=$(CURDIR)/var/demo TWILIO_AUTH_TOKEN=demo-twilio-auth-token \
-	  WEBHOOK_SECRET=demo:demo-webhook-secret $(PY) manage.py demo
+	  WEBHOOK_SECRET=demo:demo-webhook-secret $(PY) manage.py devtools demo
 
 # A fresh SQLite database under var/bench/ each run (or the empty database DATABASE_URL names).
 bench: install
 	rm -rf var/bench
 	VAR_DIR=$(CURDIR)/var/bench $(PY) manage.py migrate --noinput >/dev/null
-	VAR_DIR=$(CURDIR)/var/bench $(PY) manage.py bench --scale $(SCALE)
+	VAR_DIR=$(CURDIR)/var/bench $(PY) manage.py devtools bench --scale $(SCALE)
 
 # The same on a throwaway PostgreSQL 15 + Redis (fsync on), e.g. `make bench-pg SCALE=medium`.
 bench-pg: install
@@ -85,7 +85,7 @@ bench-pg: install
 bench-pg-run:
 	rm -rf var/bench-pg
 	VAR_DIR=$(CURDIR)/var/bench-pg $(PY) manage.py migrate --noinput >/dev/null
-	VAR_DIR=$(CURDIR)/var/bench-pg $(PY) manage.py bench --scale $(SCALE)
+	VAR_DIR=$(CURDIR)/var/bench-pg $(PY) manage.py devtools bench --scale $(SCALE)
 
 # The slow fault-injection tests (killed workers, restarted broker and beat, 100,000 tokens).
 faults: install system-deps

@@ -7,7 +7,9 @@ class CampaignsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from campaigns import checks, receivers
+        from campaigns import (
+            checks,
+            receivers,  # noqa: F401  (its decorators connect the receivers)
+        )
 
-        receivers.connect()
         checks.register()

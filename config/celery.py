@@ -9,7 +9,9 @@ from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-app = Celery("cadence")
+# DjangoTask gives every task delay_on_commit(): enqueued when the caller's transaction
+# commits, never for a write that rolls back.
+app = Celery("cadence", task_cls="celery.contrib.django.task:DjangoTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = [Queue(name) for name in ("default", "dispatch", "evaluation", "webhooks")]
 app.autodiscover_tasks()

@@ -1,6 +1,6 @@
 """Every periodic task the system needs, declared in code.
 
-`python manage.py setup_periodic_tasks` writes these into django-celery-beat's tables
+`python manage.py crm setup-periodic-tasks` writes these into django-celery-beat's tables
 (idempotently) so that beat's DatabaseScheduler runs them and marketers can see them in
 admin. Task names are strings so this layer imports no app.
 """

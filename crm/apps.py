@@ -1,5 +1,4 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
 
 
 class CrmConfig(AppConfig):
@@ -8,6 +7,4 @@ class CrmConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from crm.receivers import marketers_group_ensure
-
-        post_migrate.connect(marketers_group_ensure, dispatch_uid="crm.marketers_group_ensure")
+        from crm import receivers  # noqa: F401  (its decorators connect the receivers)

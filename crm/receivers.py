@@ -1,4 +1,4 @@
-"""Signal receivers of crm. Connected in CrmConfig.ready()."""
+"""Signal receivers of crm; CrmConfig.ready() imports this module, the decorators connect them."""
 
 from __future__ import annotations
 
@@ -6,10 +6,13 @@ from typing import Any
 
 from django.apps import AppConfig
 from django.db import DEFAULT_DB_ALIAS
+from django.db.models.signals import post_migrate
+from django.dispatch import receiver
 
 from config.marketers import MARKETER_PERMISSIONS, MARKETERS_GROUP
 
 
+@receiver(post_migrate, dispatch_uid="crm.marketers_group_ensure")
 def marketers_group_ensure(sender: AppConfig, using: str = DEFAULT_DB_ALIAS, **kwargs: Any) -> None:
     """After each app migrates (auth has created its permissions by then), give the
     Marketers group that app's permissions from config/marketers.py. Idempotent; it never

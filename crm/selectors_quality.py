@@ -1,5 +1,5 @@
 """The data-quality report: which live contacts are unreachable, invalid or incomplete, counted
-in one aggregate query. Shown in admin and by `python manage.py data_quality`."""
+in one aggregate query. Shown in admin and by `python manage.py crm data-quality`."""
 
 from __future__ import annotations
 

@@ -1,3 +1,3 @@
-"""Developer tools above the domain apps: the demo (`manage.py demo`, `load_demo_data`), the
-benchmarks (`manage.py bench`, `latency_probe`), process helpers and the fake provider server
-that tests and benchmarks send to."""
+"""Developer tools above the domain apps: the demo (`manage.py devtools demo`,
+`devtools load-demo-data`), the benchmarks (`manage.py devtools bench`, `devtools latency-probe`),
+process helpers and the fake provider server that tests and benchmarks send to."""

@@ -321,7 +321,7 @@ def _demo_steps(*, stdout: OutputWrapper, base_url: str) -> None:
 
     _heading(stdout, "2. Ingest events through the API over HTTP (the worker evaluates them)")
     out = _CaptureLastLine()
-    call_command("create_api_key", "demo", stdout=out)
+    call_command("crm", "create-api-key", "demo", stdout=out)
     key = out.last_line
     events = [_api_event(row) for row in demo_events_shifted()]
     statuses: Counter[str] = Counter()
@@ -346,7 +346,7 @@ def _demo_steps(*, stdout: OutputWrapper, base_url: str) -> None:
     _wait_idle(stdout=stdout)
 
     _heading(stdout, "3. Duplicates")
-    call_command("find_duplicates", stdout=stdout)
+    call_command("crm", "find-duplicates", stdout=stdout)
     open_candidates = MergeCandidate.objects.filter(status=MergeCandidate.Status.OPEN)
     for candidate in open_candidates.select_related("contact_a", "contact_b").order_by("-score")[
         :5
@@ -356,7 +356,7 @@ def _demo_steps(*, stdout: OutputWrapper, base_url: str) -> None:
             f"  ({', '.join(candidate.reasons)})\n"
         )
     # The demo merges what a reviewer would: both pairs are the same person under a typo.
-    call_command("merge_duplicates", "--min-score", "70", stdout=stdout)
+    call_command("crm", "merge-duplicates", "--min-score", "70", stdout=stdout)
     for merge in ContactMerge.objects.select_related("survivor"):
         snapshot = merge.duplicate_snapshot
         moved = ", ".join(f"{count} {name}" for name, count in merge.moved.items() if count)
@@ -366,7 +366,7 @@ def _demo_steps(*, stdout: OutputWrapper, base_url: str) -> None:
         )
 
     _heading(stdout, "4. Data quality")
-    call_command("data_quality", stdout=stdout)
+    call_command("crm", "data-quality", stdout=stdout)
 
     _heading(stdout, "5. Segments, lifecycle, RFM, clusters and predicted purchases")
     demo_analytics(stdout=stdout)
@@ -655,7 +655,7 @@ def _demo_ab_test(*, stdout: OutputWrapper) -> None:
 
 
 class _CaptureLastLine(OutputWrapper):
-    """Captures a command's output to read the key `create_api_key` prints last."""
+    """Captures a command's output to read the key `crm create-api-key` prints last."""
 
     def __init__(self) -> None:
         import io

@@ -7,4 +7,4 @@ class SegmentsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from segments import receivers  # noqa: F401  (connects the signal receivers)
+        from segments import receivers  # noqa: F401  (its decorators connect the receivers)

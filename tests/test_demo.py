@@ -27,7 +27,7 @@ def test_the_demo_shows_the_whole_flow_from_import_to_obeyed_unsubscribes(tmp_pa
         WEBHOOK_SECRET="demo:demo-webhook-secret",
     )
     result = subprocess.run(
-        [sys.executable, "manage.py", "demo"],
+        [sys.executable, "manage.py", "devtools", "demo"],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -7,4 +7,4 @@ class TriggersConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from triggers import receivers  # noqa: F401
+        from triggers import receivers  # noqa: F401  (its decorators connect the receivers)

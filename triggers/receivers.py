@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
 from django.dispatch import receiver
 
 from crm.signals import events_ingested
@@ -18,7 +17,7 @@ def _queue(contact_ids: list[int], source: str) -> None:
     from triggers.tasks import trigger_pending_evaluate
 
     if services.contacts_queue(contact_ids=contact_ids, source=source):
-        transaction.on_commit(trigger_pending_evaluate.delay)
+        trigger_pending_evaluate.delay_on_commit()
 
 
 @receiver(events_ingested, dispatch_uid="triggers.events_ingested")

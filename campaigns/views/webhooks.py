@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
-from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -138,5 +137,5 @@ def twilio_status(request: HttpRequest) -> HttpResponse:
         request.POST.get("To", ""),
         request.POST.dict(),
     )
-    transaction.on_commit(lambda: webhook_tasks.sms_status_record.delay(*args))
+    webhook_tasks.sms_status_record.delay_on_commit(*args)
     return HttpResponse(status=204)

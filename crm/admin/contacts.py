@@ -54,7 +54,7 @@ from crm.services.privacy import contact_erase, contact_export
 
 EVENTS_SHOWN = 20
 # Actions on a selection: an export is built in memory and an erasure runs in the request,
-# so both are bounded; larger jobs belong to the export_contact / erase_contact commands.
+# so both are bounded; larger jobs belong to `crm export-contact` / `crm erase-contact`.
 ACTION_LIMIT = 200
 
 
@@ -303,7 +303,7 @@ class ContactAdmin(admin.ModelAdmin[Contact]):
                 request,
                 _(
                     "Select at most %(limit)d contacts to %(verb)s at once; use the "
-                    "export_contact or erase_contact command for more."
+                    "crm export-contact or crm erase-contact command for more."
                 )
                 % {"limit": ACTION_LIMIT, "verb": verb},
                 messages.ERROR,
@@ -528,7 +528,7 @@ class DoubleOptInAdmin(ReadOnlyModelAdmin[DoubleOptIn]):
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin[ApiKey]):
-    """Keys are created with the create_api_key command, which shows the key once; here
+    """Keys are created with the `crm create-api-key` command, which shows the key once; here
     they can be seen (never their hash) and revoked."""
 
     list_display = ("name", "prefix", "created_at", "last_used_at", "revoked_at")

@@ -242,5 +242,5 @@ class ImportRunAdmin(admin.ModelAdmin[ImportRun]):
             with import_run_upload_path(run).open("wb") as stored:
                 for chunk in upload.chunks():
                     stored.write(chunk)
-            transaction.on_commit(lambda: import_run_execute.delay(run.pk))
+            import_run_execute.delay_on_commit(run.pk)
         return run

@@ -41,7 +41,7 @@ from crm.services.merge import (
     merge_pick_survivor,
 )
 
-# A merge runs in the request; larger selections belong to `merge_duplicates`.
+# A merge runs in the request; larger selections belong to `crm merge-duplicates`.
 ACTION_LIMIT = 200
 
 # --- The data-quality report --------------------------------------------------------------
@@ -236,7 +236,8 @@ class MergeCandidateAdmin(admin.ModelAdmin[MergeCandidate]):
             self.message_user(
                 request,
                 format_html(
-                    "Select at most {} pairs, or run `manage.py merge_duplicates --min-score N`.",
+                    "Select at most {} pairs, or run "
+                    "`manage.py crm merge-duplicates --min-score N`.",
                     ACTION_LIMIT,
                 ),
                 messages.ERROR,

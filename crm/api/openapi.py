@@ -94,7 +94,7 @@ _SCHEMA: dict[str, Any] = {
         "version": "1.0.0",
         "description": (
             "Send contacts and what they do (events) to Cadence. Authenticate with an API key "
-            "created by `python manage.py create_api_key NAME`, sent as "
+            "created by `python manage.py crm create-api-key NAME`, sent as "
             "`Authorization: Bearer <key>`. Bodies and answers are JSON; times are ISO 8601 "
             "with a zone and come back in UTC. Each key has a sustained rate and a burst over "
             "all endpoints together; beyond either a request answers 429 with a Retry-After "
@@ -287,7 +287,7 @@ _SCHEMA: dict[str, Any] = {
             "bearerAuth": {
                 "type": "http",
                 "scheme": "bearer",
-                "description": "An API key from `python manage.py create_api_key NAME`.",
+                "description": "An API key from `python manage.py crm create-api-key NAME`.",
             }
         },
         "schemas": {

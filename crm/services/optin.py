@@ -171,7 +171,7 @@ def optin_request(
         from crm.tasks import optin_send_confirmation  # the tasks module imports this one
 
         optin_id = optin.pk
-        transaction.on_commit(lambda: optin_send_confirmation.delay(optin_id))
+        optin_send_confirmation.delay_on_commit(optin_id)
     return optin
 
 

@@ -300,9 +300,3 @@ class PredictionFit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_status_display()} on {self.calibration_end} ({self.created_at:%Y-%m-%d})"
-
-
-# Connected here rather than in AppConfig.ready() so that merges resolve these one-to-one rows
-# whenever the models are loaded; the import sits at the bottom because the receivers use the
-# classes above.
-from segments.analytics import receivers as _receivers  # noqa: E402, F401

@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from campaigns.models import Campaign, MessageTemplate, Variant
 from campaigns.services.audience import audience_chunks
-from campaigns.services.dispatch import campaign_launch
+from campaigns.services.launch import campaign_launch
 from crm.models import Contact
 from segments.models import StaticList, StaticListMember
 from tests.campaigns.dispatch_helpers import (

@@ -19,7 +19,7 @@ def test_first_run_creates_an_admin_and_prints_the_login(settings: Any, tmp_path
     settings.VAR_DIR = tmp_path
     settings.ADMIN_PASSWORD = ""
     out = StringIO()
-    call_command("ensure_admin", stdout=out)
+    call_command("crm", "ensure-admin", stdout=out)
     password = (tmp_path / "admin-password.txt").read_text().strip()
     assert f"user: admin  password: {password}" in out.getvalue()
     user = get_user_model().objects.get(username="admin")
@@ -30,9 +30,9 @@ def test_first_run_creates_an_admin_and_prints_the_login(settings: Any, tmp_path
 def test_later_runs_keep_the_same_admin(settings: Any, tmp_path: Path) -> None:
     settings.VAR_DIR = tmp_path
     settings.ADMIN_PASSWORD = "a-chosen-password-123"
-    call_command("ensure_admin", stdout=StringIO())
+    call_command("crm", "ensure-admin", stdout=StringIO())
     out = StringIO()
-    call_command("ensure_admin", stdout=out)
+    call_command("crm", "ensure-admin", stdout=out)
     assert get_user_model().objects.filter(is_superuser=True).count() == 1
     assert "Created" not in out.getvalue()
     assert "the ADMIN_PASSWORD you set" in out.getvalue()
@@ -40,9 +40,9 @@ def test_later_runs_keep_the_same_admin(settings: Any, tmp_path: Path) -> None:
 
 @pytest.mark.django_db
 def test_periodic_tasks_are_declared_once_however_often_setup_runs() -> None:
-    call_command("setup_periodic_tasks", stdout=StringIO())
+    call_command("crm", "setup-periodic-tasks", stdout=StringIO())
     out = StringIO()
-    call_command("setup_periodic_tasks", stdout=out)
+    call_command("crm", "setup-periodic-tasks", stdout=out)
     names = {spec["name"] for spec in PERIODIC_TASKS}
     assert set(PeriodicTask.objects.filter(enabled=True).values_list("name", flat=True)) >= names
     assert PeriodicTask.objects.filter(name__in=names).count() == len(names)
@@ -53,7 +53,7 @@ def test_periodic_tasks_are_declared_once_however_often_setup_runs() -> None:
 def test_a_task_no_longer_declared_is_disabled_not_deleted() -> None:
     every_hour, _ = IntervalSchedule.objects.get_or_create(every=1, period=IntervalSchedule.HOURS)
     PeriodicTask.objects.create(name="crm: an old job", task="crm.tasks.gone", interval=every_hour)
-    call_command("setup_periodic_tasks", stdout=StringIO())
+    call_command("crm", "setup-periodic-tasks", stdout=StringIO())
     assert PeriodicTask.objects.get(name="crm: an old job").enabled is False
 
 

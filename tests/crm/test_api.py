@@ -61,7 +61,7 @@ def request(
 def api_key() -> str:
     """A key made the way an operator makes one: the command, last line of its output."""
     out = io.StringIO()
-    call_command("create_api_key", "tests", stdout=out)
+    call_command("crm", "create-api-key", "tests", stdout=out)
     return out.getvalue().strip().splitlines()[-1]
 
 

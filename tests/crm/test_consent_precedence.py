@@ -177,7 +177,7 @@ def api_post(body: dict[str, Any]) -> Any:
     from django.core.management import call_command
 
     out = StringIO()
-    call_command("create_api_key", f"key-{next(_sids)}", stdout=out)
+    call_command("crm", "create-api-key", f"key-{next(_sids)}", stdout=out)
     key = out.getvalue().strip().splitlines()[-1]
     return Client().post(
         "/api/v1/contacts",

@@ -242,7 +242,7 @@ def test_find_duplicates_command_prints_progress_and_records_candidates() -> Non
     ContactFactory.create(first_name="Katharine", last_name="Johnson", phone="+41612345678")
     out = StringIO()
 
-    call_command("find_duplicates", stdout=out)
+    call_command("crm", "find-duplicates", stdout=out)
 
     text = out.getvalue()
     assert "Blocking by phone number..." in text
@@ -257,7 +257,7 @@ def test_merge_duplicates_merges_only_candidates_at_or_above_min_score() -> None
     EventFactory.create(contact=high.contact_a)
     out = StringIO()
 
-    call_command("merge_duplicates", "--min-score", "90", stdout=out)
+    call_command("crm", "merge-duplicates", "--min-score", "90", stdout=out)
 
     assert ContactMerge.objects.count() == 1
     survivor = ContactMerge.objects.get().survivor
@@ -274,7 +274,7 @@ def test_merge_duplicates_dry_run_changes_nothing() -> None:
     high, _ = _scored_pairs()
     out = StringIO()
 
-    call_command("merge_duplicates", "--min-score", "50", "--dry-run", stdout=out)
+    call_command("crm", "merge-duplicates", "--min-score", "50", "--dry-run", stdout=out)
 
     assert MergeCandidate.objects.count() == 2
     assert ContactMerge.objects.count() == 0
@@ -286,7 +286,7 @@ def test_merge_duplicates_with_find_detects_then_merges() -> None:
     ContactFactory.create(first_name="Katharine", last_name="Johnson", phone="+41612345678")
     out = StringIO()
 
-    call_command("merge_duplicates", "--find", "--min-score", "80", stdout=out)
+    call_command("crm", "merge-duplicates", "--find", "--min-score", "80", stdout=out)
 
     assert Contact.objects.count() == 1
     assert "Blocking by phone number..." in out.getvalue()
@@ -295,7 +295,7 @@ def test_merge_duplicates_with_find_detects_then_merges() -> None:
 
 def test_merge_duplicates_rejects_a_score_outside_0_to_100() -> None:
     with pytest.raises(CommandError, match="--min-score 150 is not between 0 and 100"):
-        call_command("merge_duplicates", "--min-score", "150")
+        call_command("crm", "merge-duplicates", "--min-score", "150")
 
 
 def test_merge_duplicates_merges_a_chain_into_one_contact() -> None:
@@ -306,7 +306,7 @@ def test_merge_duplicates_merges_a_chain_into_one_contact() -> None:
         MergeCandidate.objects.create(contact_a=x, contact_b=y, score=95)
 
     # After the first merge the remaining pairs are re-scored from the merged contact.
-    call_command("merge_duplicates", "--min-score", "80", stdout=StringIO())
+    call_command("crm", "merge-duplicates", "--min-score", "80", stdout=StringIO())
 
     assert Contact.objects.count() == 1
     assert ContactMerge.objects.count() == 2

@@ -58,7 +58,7 @@ def problems(run: ImportRun) -> set[tuple[str, str, str]]:
 
 def run_command(name: str, path: Path) -> str:
     out = io.StringIO()
-    call_command(name, str(path), stdout=out)
+    call_command("crm", name, str(path), stdout=out)
     return out.getvalue()
 
 
@@ -181,7 +181,7 @@ def test_a_missing_required_header_imports_nothing_and_names_it(
     path = write("first_name,last_name\nAda,Lovelace\n")
 
     with pytest.raises(CommandError, match="one of email, phone, external_id"):
-        run_command("import_contacts", path)
+        run_command("import-contacts", path)
 
     assert Contact.objects.count() == 0
     run = ImportRun.objects.get()
@@ -364,7 +364,7 @@ def test_a_file_of_several_batches_prints_progress_and_keeps_the_run_counts(
 ) -> None:
     rows = "".join(f"person{n}@example.com,P{n},Q,,\n" for n in range(1100))
 
-    output = run_command("import_contacts", write(HEADER + rows + "bad,,,,\n"))
+    output = run_command("import-contacts", write(HEADER + rows + "bad,,,,\n"))
 
     run = ImportRun.objects.get()
     assert (run.rows_read, run.rows_created, run.rows_rejected) == (1101, 1100, 1)
@@ -418,7 +418,7 @@ def test_a_second_run_of_an_events_file_records_nothing_new(write: Callable[...,
     import_events_file(path=path)
     events = Event.objects.count()
 
-    output = run_command("import_events", path)
+    output = run_command("import-events", path)
 
     assert Event.objects.count() == events
     run = ImportRun.objects.latest("pk")
@@ -432,7 +432,7 @@ def test_an_events_file_without_type_or_occurred_at_imports_nothing(
     path = write("email,when\nada@example.com,2026-11-20T10:00:00Z\n", "events.csv")
 
     with pytest.raises(CommandError, match="type; occurred_at"):
-        run_command("import_events", path)
+        run_command("import-events", path)
 
     assert Event.objects.count() == 0 and Contact.objects.count() == 0
 

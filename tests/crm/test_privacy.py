@@ -120,7 +120,7 @@ def test_export_command_writes_the_file_and_prints_its_path(
     target = tmp_path / "ada.json"
     out = StringIO()
 
-    call_command("export_contact", "CUST-10042", "--output", str(target), stdout=out)
+    call_command("crm", "export-contact", "CUST-10042", "--output", str(target), stdout=out)
 
     assert out.getvalue().strip() == str(target)
     written = json.loads(target.read_text())
@@ -134,7 +134,7 @@ def test_export_command_defaults_to_var_exports_by_uuid(
     settings.VAR_DIR = tmp_path
     out = StringIO()
 
-    call_command("export_contact", str(person.uuid), stdout=out)
+    call_command("crm", "export-contact", str(person.uuid), stdout=out)
 
     path = tmp_path / "exports" / f"{person.uuid}.json"
     assert out.getvalue().strip() == str(path)
@@ -146,19 +146,21 @@ def test_export_command_finds_a_contact_by_an_old_email_of_a_merge(
 ) -> None:
     out = StringIO()
     target = tmp_path / "ada.json"
-    call_command("export_contact", "ADA@old-domain.example", "-o", str(target), stdout=out)
+    call_command("crm", "export-contact", "ADA@old-domain.example", "-o", str(target), stdout=out)
     assert out.getvalue().strip() == str(target)
     assert json.loads(target.read_text())["profile"]["last_name"] == "Lovelace"
 
 
 def test_export_command_refuses_to_replace_a_device(person: Contact) -> None:
     with pytest.raises(CommandError, match="not a regular file"):
-        call_command("export_contact", str(person.uuid), "-o", "/dev/null", stdout=StringIO())
+        call_command(
+            "crm", "export-contact", str(person.uuid), "-o", "/dev/null", stdout=StringIO()
+        )
 
 
 def test_export_command_names_an_identifier_it_cannot_find() -> None:
     with pytest.raises(CommandError, match=r"nobody@example\.com"):
-        call_command("export_contact", "nobody@example.com")
+        call_command("crm", "export-contact", "nobody@example.com")
 
 
 # --- Erasure ----------------------------------------------------------------------------------
@@ -290,7 +292,7 @@ def test_erase_dismisses_open_merge_candidates(person: Contact) -> None:
 def test_erase_command_erases_by_email_and_reports_the_uuid(person: Contact) -> None:
     out = StringIO()
 
-    call_command("erase_contact", "ada.lovelace@example.com", stdout=out)
+    call_command("crm", "erase-contact", "ada.lovelace@example.com", stdout=out)
 
     assert str(person.uuid) in out.getvalue()
     assert Contact.objects.get(pk=person.pk).is_erased

@@ -1,4 +1,4 @@
-"""`manage.py data_quality` prints the same figures as the admin report."""
+"""`manage.py crm data-quality` prints the same figures as the admin report."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def test_the_report_counts_incomplete_contacts() -> None:
     ContactFactory.create(email="nozone@example.com", timezone="")
     Contact.objects.create(external_id="CUST-1", first_name="", last_name="")
     out = StringIO()
-    call_command("data_quality", stdout=out)
+    call_command("crm", "data-quality", stdout=out)
     lines = out.getvalue().splitlines()
     assert lines[0] == "3 live contacts"
 
@@ -37,5 +37,5 @@ def test_the_report_counts_incomplete_contacts() -> None:
 def test_erased_contacts_are_not_counted() -> None:
     ContactFactory.create(is_erased=True)
     out = StringIO()
-    call_command("data_quality", stdout=out)
+    call_command("crm", "data-quality", stdout=out)
     assert out.getvalue().splitlines()[0] == "0 live contacts"

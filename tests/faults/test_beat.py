@@ -3,7 +3,7 @@ an every-minute recurring campaign fires once, no slot is missed, nobody gets a 
 
 A deployment may run beat twice by mistake (two hosts, a restart overlapping the old process)
 and beat may die at any moment. Both beats here read the same declared periodic tasks
-(`setup_periodic_tasks`, django-celery-beat's DatabaseScheduler), start in phase so that each
+(`crm setup-periodic-tasks`, django-celery-beat's DatabaseScheduler), start in phase so that each
 minute their two `campaigns_start_due` ticks reach two worker processes together, and one beat
 is killed just as it starts sending a tick's tasks and started again (it then finds its tasks
 overdue and sends them at once: a third tick in that minute). Exactly once rests on the
@@ -69,7 +69,7 @@ def test_two_beats_one_killed_mid_tick_fire_each_of_4_minute_slots_once_per_cont
     # The default cap (3 marketing emails in 7 days) would rightly hold the 4th slot back:
     # this test counts slots fired, not caps.
     FrequencyCap.objects.update(is_active=False)
-    call_command("setup_periodic_tasks", stdout=io.StringIO())
+    call_command("crm", "setup-periodic-tasks", stdout=io.StringIO())
     # As on a deployment that has been running for a while: every interval task is overdue,
     # so both beats send their first tick as soon as they start.
     PeriodicTask.objects.update(last_run_at=timezone.now() - dt.timedelta(hours=1))

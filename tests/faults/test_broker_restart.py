@@ -55,7 +55,7 @@ def _sweep_enqueued(worker: Worker) -> int:
 def _restart_redis_mid_send(tmp_path: Path, fake: Any, *, appendonly: bool) -> dict[str, int]:
     contacts = contacts_with_consent(COUNT, prefix="broker")
     campaign = broadcast(contacts)
-    call_command("setup_periodic_tasks", stdout=io.StringIO())
+    call_command("crm", "setup-periodic-tasks", stdout=io.StringIO())
     fake.behaviour.delay_seconds = 0.005
     redis = RedisServer(tmp_path / "redis", appendonly=appendonly).start()
     env = {"CELERY_BROKER_URL": redis.url, "SEND_REQUEUE_AFTER_MINUTES": "1"}

@@ -416,7 +416,7 @@ def test_admin_lists_each_fit_with_its_reason(admin_client: Client) -> None:
 def test_fit_clv_on_the_demo_data_exits_cleanly_and_stores_no_null() -> None:
     """The demo shop (38 customers, 24 repeat buyers) as `make demo` loads it, fitted two
     days before its latest event as in the issue: it crashed on NULL expected_purchases."""
-    call_command("load_demo_data", stdout=io.StringIO())
+    call_command("devtools", "load-demo-data", stdout=io.StringIO())
     end = timezone.now().astimezone(dt.UTC).date() - dt.timedelta(days=2)
     out = io.StringIO()
 

@@ -40,25 +40,27 @@ def add_detection_arguments(parser: CommandParser, *, min_score_flag: str) -> No
     )
 
 
-class Command(BaseCommand):
-    help = (
-        "Find likely duplicate contacts and record them as open merge candidates for review "
-        "in admin. Contacts are grouped in SQL by phone number, email local part, last name "
-        "and first initial, external id and former addresses (aliases); only contacts "
-        "sharing a group are compared, by name similarity (rapidfuzz) and the evidence they "
-        "share. Safe to run again: open candidates are re-scored and pairs marked 'not a "
-        "duplicate' are never proposed again. Merge them with `merge_duplicates --min-score N` "
-        "or in admin."
+HELP = "Propose likely duplicate contacts as merge candidates for review."
+DESCRIPTION = (
+    "Find likely duplicate contacts and record them as open merge candidates for review "
+    "in admin. Contacts are grouped in SQL by phone number, email local part, last name "
+    "and first initial, external id and former addresses (aliases); only contacts "
+    "sharing a group are compared, by name similarity (rapidfuzz) and the evidence they "
+    "share. Safe to run again: open candidates are re-scored and pairs marked 'not a "
+    "duplicate' are never proposed again. Merge them with `crm merge-duplicates --min-score N` "
+    "or in admin."
+)
+
+
+def add_arguments(parser: CommandParser) -> None:
+    add_detection_arguments(parser, min_score_flag="--min-score")
+
+
+def handle(command: BaseCommand, options: dict[str, Any]) -> None:
+    stats = duplicates_find(
+        min_score=options["find_min_score"],
+        max_block=options["max_block"],
+        batch_size=options["batch_size"],
+        progress=command.stdout.write,
     )
-
-    def add_arguments(self, parser: CommandParser) -> None:
-        add_detection_arguments(parser, min_score_flag="--min-score")
-
-    def handle(self, *args: Any, **options: Any) -> None:
-        stats = duplicates_find(
-            min_score=options["find_min_score"],
-            max_block=options["max_block"],
-            batch_size=options["batch_size"],
-            progress=self.stdout.write,
-        )
-        self.stdout.write(self.style.SUCCESS(f"Done: {stats.created} new merge candidates."))
+    command.stdout.write(command.style.SUCCESS(f"Done: {stats.created} new merge candidates."))

@@ -9,10 +9,9 @@ from django.core.management.base import BaseCommand
 
 from devtools.demo import demo_run
 
+HELP = "Run the demo end to end in the current VAR_DIR and print what happened."
 
-class Command(BaseCommand):
-    help = "Run the demo end to end in the current VAR_DIR and print what happened."
 
-    def handle(self, *args: Any, **options: Any) -> None:
-        call_command("migrate", interactive=False, verbosity=0)
-        demo_run(stdout=self.stdout)
+def handle(command: BaseCommand, options: dict[str, Any]) -> None:
+    call_command("migrate", interactive=False, verbosity=0)
+    demo_run(stdout=command.stdout)
