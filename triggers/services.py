@@ -22,6 +22,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Max, Q, Sum
 from django.utils import timezone
 
+from core.batching import chunks
 from core.db import rows_insert_ignoring_conflicts
 from core.keyset import keyset_pages
 from crm.models import Contact
@@ -297,8 +298,7 @@ def contacts_evaluate(
         # broker costs as much as evaluating a few hundred contacts). In `finally`: the
         # batches that committed before an error still get their actions run.
         if result.firing_ids:
-            recorded = list(result.firing_ids)
-            transaction.on_commit(lambda: _actions_enqueue(recorded))
+            _actions_enqueue_on_commit(list(result.firing_ids))
     return result
 
 
@@ -331,18 +331,19 @@ def _firings_record(
             TriggerFiring.objects.filter(batch=batch).order_by("id").values_list("id", flat=True)
         )
         if firing_ids and enqueue:
-            transaction.on_commit(lambda: _actions_enqueue(firing_ids))
+            _actions_enqueue_on_commit(firing_ids)
     return firing_ids
 
 
 ENQUEUE_CHUNK = 1000  # firing ids per task
 
 
-def _actions_enqueue(firing_ids: list[int]) -> None:
+def _actions_enqueue_on_commit(firing_ids: list[int]) -> None:
+    """Publish the firings' actions once the transaction that recorded them commits."""
     from triggers.tasks import trigger_firings_run
 
-    for start in range(0, len(firing_ids), ENQUEUE_CHUNK):
-        trigger_firings_run.delay(firing_ids[start : start + ENQUEUE_CHUNK])
+    for chunk in chunks(firing_ids, ENQUEUE_CHUNK):
+        trigger_firings_run.delay_on_commit(chunk)
 
 
 # --- Actions ---------------------------------------------------------------------------------

@@ -7,11 +7,9 @@ batches of SEND_BATCH_SIZE ids only after the transaction that made it visible c
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from collections.abc import Sequence
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import Q
 
 from campaigns.models import Delivery
@@ -32,6 +30,6 @@ def deliveries_enqueue(ids: Sequence[int]) -> int:
 
     batches = 0
     for chunk in chunks(ids, settings.SEND_BATCH_SIZE):
-        transaction.on_commit(functools.partial(deliveries_send.delay, chunk))
+        deliveries_send.delay_on_commit(chunk)
         batches += 1
     return batches
