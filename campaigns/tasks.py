@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from celery import shared_task
-
 from campaigns.models import Campaign
 from campaigns.services import launch, send, sweeps
+from core.tasks import shared_task
 
 
 @shared_task

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from celery import shared_task
-
 from campaigns.channels.provider_events import EmailEvent
 from campaigns.services import provider_events
+from core.tasks import shared_task
 
 
 @shared_task

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
-from celery import shared_task
-
+from core.tasks import shared_task
 from crm.services import optin
 
 

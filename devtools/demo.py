@@ -52,7 +52,8 @@ from crm.models import (
 from crm.normalise import address_hash
 from crm.services.consent import build_consent_record, consent_record_bulk
 from crm.services.contact_input import ContactInput
-from crm.services.events import EventInput, events_ingest
+from crm.services.event_input import EventInput
+from crm.services.events import events_ingest
 from crm.services.importing import import_contacts_file, import_events_file
 from devtools.demo_catalogue import demo_catalogue_create
 from devtools.processes import celery_worker

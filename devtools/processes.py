@@ -134,8 +134,10 @@ def queues_purge(queues: str, *, broker: str | None = None) -> None:
     from config.celery import app as celery_app
 
     with celery_app.connection_for_write(broker or str(settings.CELERY_BROKER_URL)) as conn:
+        channel = conn.default_channel
         for queue in queues.split(","):
-            conn.default_channel.queue_purge(queue)
+            # kombu's typed StdChannel lacks queue_purge; every transport's Channel has it.
+            channel.queue_purge(queue)  # type: ignore[attr-defined]
 
 
 @contextmanager

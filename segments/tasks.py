@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from celery import shared_task
-
+from core.tasks import shared_task
 from segments import services
 from segments.models.definitions import Segment
 

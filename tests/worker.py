@@ -59,6 +59,7 @@ def tasks_eager(eager: bool = True) -> Iterator[None]:
     from config.celery import app
 
     changes = app.conf.changes
+    assert changes is not None  # the app's own overrides exist once it is configured
     had, before = "task_always_eager" in changes, changes.get("task_always_eager")
     changes["task_always_eager"] = eager
     try:

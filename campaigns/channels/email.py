@@ -35,7 +35,7 @@ from anymail.message import AnymailMessage
 from django.conf import settings
 from django.core.mail import get_connection
 from django.core.mail.backends.base import BaseEmailBackend
-from django.core.mail.message import EmailMessage
+from django.core.mail.message import EmailMessage, EmailMultiAlternatives
 from django.core.mail.utils import DNS_NAME
 
 from campaigns import tokens
@@ -79,18 +79,18 @@ def build_email(
             delivery=delivery, campaign=campaign, contact=contact
         )
         headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    message = AnymailMessage(
+    message: EmailMultiAlternatives = AnymailMessage(
         subject=rendered.subject,
         body=rendered.text,
         from_email=campaign.from_email or settings.DEFAULT_FROM_EMAIL,
         to=[delivery.to_address or contact.email or ""],
         reply_to=[campaign.reply_to] if campaign.reply_to else None,
         headers=headers,
+        metadata={"delivery_id": str(delivery.pk)},
+        tags=[campaign.slug],
     )
     if rendered.html:
         message.attach_alternative(rendered.html, "text/html")
-    message.metadata = {"delivery_id": str(delivery.pk)}
-    message.tags = [campaign.slug]
     return message
 
 

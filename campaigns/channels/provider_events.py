@@ -39,7 +39,8 @@ class EmailEvent(TypedDict):
 def tracking_signal() -> Signal:
     from anymail.signals import tracking
 
-    return tracking
+    signal: Signal = tracking  # anymail ships no types
+    return signal
 
 
 def _json_safe(value: Any) -> Any:
@@ -197,7 +198,8 @@ def _guarded_tracking_view(esp: str) -> Callable[..., HttpResponse]:
                 raise WebhookMalformed(problem)
             return events
 
-    return GuardedTrackingView.as_view()
+    view: Callable[..., HttpResponse] = GuardedTrackingView.as_view()
+    return view
 
 
 def anymail_tracking_handle(request: HttpRequest, *, esp: str) -> HttpResponse:

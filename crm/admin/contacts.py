@@ -79,10 +79,12 @@ class _ConsentFilter(admin.SimpleListFilter):
         if value not in {ConsentRecord.Status.GRANTED, ConsentRecord.Status.WITHDRAWN, "none"}:
             return queryset
         alias = f"_filter_{self.channel}_consent"
-        aliased = queryset.alias(**{alias: consent_status_subquery(channel=self.channel)})
-        if value == "none":
-            return aliased.filter(**{f"{alias}__isnull": True})
-        return aliased.filter(**{alias: value})
+        aliased: QuerySet[Any] = queryset.alias(
+            **{alias: consent_status_subquery(channel=self.channel)}
+        )
+        lookup = {f"{alias}__isnull": True} if value == "none" else {alias: value}
+        filtered: QuerySet[Any] = aliased.filter(**lookup)
+        return filtered
 
 
 class EmailConsentFilter(_ConsentFilter):
@@ -191,7 +193,7 @@ class ConsentRecordInline(ReadOnlyPermissions, admin.TabularInline[ConsentRecord
     show_change_link = True
 
 
-class _LatestEventsFormSet(BaseInlineFormSet):
+class _LatestEventsFormSet(BaseInlineFormSet[Event, Contact, forms.ModelForm[Event]]):
     """Only the latest events of the contact; the full list is one link away."""
 
     def get_queryset(self) -> QuerySet[Event]:

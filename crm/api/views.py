@@ -23,7 +23,8 @@ from crm.selectors_identity import contacts_by_identifiers
 from crm.services.contact_input import contact_input_parse
 from crm.services.contacts import contacts_upsert
 from crm.services.errors import FieldError
-from crm.services.events import EventInput, event_input_parse, events_ingest
+from crm.services.event_input import EventInput, event_input_parse
+from crm.services.events import events_ingest
 
 MAX_EVENTS_PER_REQUEST = 1000
 MAX_CONTACT_BODY = 1 * 1024 * 1024

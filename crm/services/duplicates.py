@@ -345,7 +345,7 @@ def _blocks(queryset: QuerySet[Any], *, max_block: int) -> Iterator[list[int]]:
 
 
 def _oversized_blocks(queryset: QuerySet[Any], *, max_block: int) -> int:
-    return (
+    return int(
         queryset.exclude(_NO_KEY)
         .values("k")
         .annotate(n=Count("id"))

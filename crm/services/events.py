@@ -1,6 +1,7 @@
 """Recording what contacts do (views, purchases, any custom type), in batches.
 
-`event_input_parse` validates one untrusted mapping; `events_ingest` writes a batch with a
+`events_ingest` writes a batch of `EventInput`s (parsed by
+`crm.services.event_input.event_input_parse`) with a
 fixed number of queries: one duplicate check, one contact lookup per identifier kind (the
 contact upsert only for new people or identities of several identifiers), two inserts, one
 read-back, and at most two rollup updates. Replaying a batch is harmless: an event with a
@@ -11,10 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from django.db import connection, transaction
@@ -24,35 +23,15 @@ from django.utils import timezone
 
 from core.batching import chunks
 from core.db import rows_insert_ignoring_conflicts
-from crm.jsonbody import json_value_problems
 from crm.models import Contact, Event
-from crm.services.contact_input import ContactInput, contact_input_parse
+from crm.services.contact_input import ContactInput
 from crm.services.contacts import contacts_upsert
-from crm.services.errors import FieldError
+from crm.services.event_input import EventInput
 from crm.signals import events_ingested
 
 logger = logging.getLogger(__name__)
 
-EVENT_FIELDS = ("id", "type", "occurred_at", "contact", "properties", "value", "currency")
-# Clocks drift; an event further ahead than this is a client bug, not a future purchase.
-MAX_FUTURE = dt.timedelta(days=1)
-# Nothing a contact did predates the Unix epoch; an earlier time is a client's placeholder or
-# a wrong unit, and times near year 1 or 9999 overflow when converted to UTC.
-EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-_MAX_VALUE = Decimal("1e12")  # the column holds 14 digits, 2 after the point
-_CENT = Decimal("0.01")
 _CHUNK = 500
-
-
-@dataclass
-class EventInput:
-    client_id: str | None  # the client's own id of the event, for deduplication
-    type: str
-    occurred_at: dt.datetime  # aware, UTC
-    contact: ContactInput  # only its identifiers are used, to find or create the contact
-    properties: dict[str, Any] = field(default_factory=dict)
-    value: Decimal | None = None
-    currency: str = ""
 
 
 @dataclass
@@ -60,148 +39,6 @@ class IngestResult:
     status: Literal["accepted", "duplicate"]
     event_id: int | None
     contact_id: int
-
-
-def _parse_occurred_at(raw: Any, errors: list[FieldError]) -> dt.datetime | None:
-    if not isinstance(raw, str) or not raw.strip():
-        errors.append(
-            FieldError(
-                "occurred_at",
-                f"must be an ISO 8601 date and time with a zone, e.g. "
-                f"2026-03-01T09:30:00Z, got {raw!r}",
-            )
-        )
-        return None
-    try:
-        value = dt.datetime.fromisoformat(raw.strip())
-    except ValueError:
-        errors.append(
-            FieldError(
-                "occurred_at",
-                f"{raw!r} is not an ISO 8601 date and time (e.g. 2026-03-01T09:30:00Z)",
-            )
-        )
-        return None
-    if value.tzinfo is None or value.utcoffset() is None:
-        errors.append(
-            FieldError("occurred_at", f"{raw!r} has no time zone; add Z or an offset like +02:00")
-        )
-        return None
-    try:
-        value = value.astimezone(dt.UTC)
-    except OverflowError:  # 9999-12-31T23:59:59-14:00 is in year 10000 in UTC
-        errors.append(FieldError("occurred_at", f"{raw!r} is out of range"))
-        return None
-    if value < EARLIEST:
-        errors.append(FieldError("occurred_at", f"{raw!r} is before 1970-01-01T00:00:00Z"))
-        return None
-    if value > timezone.now() + MAX_FUTURE:
-        errors.append(FieldError("occurred_at", f"{raw!r} is more than a day in the future"))
-        return None
-    return value
-
-
-def _parse_value(raw: Any, errors: list[FieldError]) -> Decimal | None:
-    if raw is None or raw == "":
-        return None
-    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
-        errors.append(FieldError("value", f"must be a number such as 42.50, got {raw!r}"))
-        return None
-    if isinstance(raw, float) and not math.isfinite(raw):
-        errors.append(FieldError("value", f"{raw!r} is not a finite number"))
-        return None
-    try:
-        value = Decimal(str(raw).strip())
-    except InvalidOperation:
-        errors.append(FieldError("value", f"{raw!r} is not a number such as 42.50"))
-        return None
-    # copy_abs, not abs(): abs() rounds in the context and raises Overflow for 1e999999999.
-    # Checked again once rounded: 999999999999.999 rounds to 13 digits before the point.
-    if not value.is_finite() or value.copy_abs() >= _MAX_VALUE:
-        errors.append(FieldError("value", f"{raw!r} is out of range"))
-        return None
-    value = value.quantize(_CENT, rounding=ROUND_HALF_EVEN)
-    if value.copy_abs() >= _MAX_VALUE:
-        errors.append(FieldError("value", f"{raw!r} is out of range"))
-        return None
-    return value
-
-
-def event_input_parse(data: Mapping[str, Any]) -> tuple[EventInput | None, list[FieldError]]:
-    """Validate and normalise one event given as a mapping (a JSON object, a CSV row).
-
-    Keys: id (optional, the client's id: a replay with the same id is a duplicate), type,
-    occurred_at (ISO 8601 with a zone), contact ({external_id|email|phone}), properties
-    (an object), value (a number), currency (ISO 4217). Unknown keys are errors.
-    """
-    if not isinstance(data, Mapping):
-        return None, [FieldError("", f"an event must be an object, got {data!r}")]
-    # NUL, lone surrogates and numbers no column holds, anywhere in the event (names too):
-    # reported alone, as the other checks would only trip over the same characters.
-    if problems := json_value_problems(data):
-        return None, problems
-    errors = [
-        FieldError(key, f"{key!r} is not an event field ({', '.join(EVENT_FIELDS)})")
-        for key in data
-        if key not in EVENT_FIELDS
-    ]
-
-    client_id: str | None = None
-    raw_id = data.get("id")
-    if isinstance(raw_id, int) and not isinstance(raw_id, bool):
-        client_id = str(raw_id)
-    elif isinstance(raw_id, str) and raw_id.strip():
-        client_id = raw_id.strip()
-        if len(client_id) > 255:
-            errors.append(FieldError("id", f"{client_id[:40]!r}… is longer than 255 characters"))
-    elif raw_id not in (None, ""):
-        errors.append(FieldError("id", f"must be a string or an integer, got {raw_id!r}"))
-
-    event_type = data.get("type")
-    if not isinstance(event_type, str) or not event_type.strip():
-        errors.append(
-            FieldError("type", f"must be a name such as order_completed, got {event_type!r}")
-        )
-    elif len(event_type.strip()) > 100 or not event_type.strip().isprintable():
-        errors.append(FieldError("type", f"{event_type[:40]!r} is not a usable event type name"))
-
-    occurred_at = _parse_occurred_at(data.get("occurred_at"), errors)
-
-    contact: ContactInput | None = None
-    raw_contact = data.get("contact")
-    if raw_contact is None:
-        errors.append(FieldError("contact", 'is required, e.g. {"email": "ada@example.com"}'))
-    else:
-        contact, contact_errors = contact_input_parse(
-            raw_contact, prefix="contact.", identifiers_only=True
-        )
-        errors.extend(contact_errors)
-
-    properties = data.get("properties")
-    if properties is None:
-        properties = {}
-    elif not isinstance(properties, Mapping):
-        errors.append(FieldError("properties", f"must be an object, got {properties!r}"))
-
-    value = _parse_value(data.get("value"), errors)
-
-    currency = data.get("currency") or ""
-    if not isinstance(currency, str) or (
-        currency and not (len(currency.strip()) == 3 and currency.strip().isalpha())
-    ):
-        errors.append(FieldError("currency", f"{currency!r} is not an ISO 4217 code (e.g. EUR)"))
-
-    if errors or contact is None or occurred_at is None or not isinstance(event_type, str):
-        return None, errors
-    return EventInput(
-        client_id=client_id,
-        type=event_type.strip(),
-        occurred_at=occurred_at,
-        contact=contact,
-        properties=dict(properties),
-        value=value,
-        currency=str(currency).strip().upper(),
-    ), []
 
 
 def _roll_forward(field_name: str, contact_ids: Sequence[int], *, event_type: str = "") -> None:
@@ -349,39 +186,71 @@ def events_ingest(
     so that no rule judges a contact on the part of its history imported so far.
     """
     results: list[IngestResult | None] = [None] * len(inputs)
+    fresh, repeats = _sort_out_duplicates(inputs, results, source=source)
+    contact_of = _contact_ids(inputs, fresh, source=source)
+    _store(inputs, fresh, contact_of, results, source=source)
+    for index, first in repeats:
+        earlier = results[first]
+        assert earlier is not None
+        results[index] = IngestResult("duplicate", earlier.event_id, earlier.contact_id)
+    _contacts_touched(inputs, fresh, results, announce=announce)
+    final = [result for result in results if result is not None]
+    assert len(final) == len(inputs)
+    return final
+
+
+def _sort_out_duplicates(
+    inputs: Sequence[EventInput], results: list[IngestResult | None], *, source: str
+) -> tuple[list[int], list[tuple[int, int]]]:
+    """Settle the inputs already stored (as duplicates, in `results`); return the indexes to
+    store and the (index, index of its first) of repeats within the batch."""
     existing = _existing_events(source, [e.client_id for e in inputs if e.client_id])
     first_of: dict[str, int] = {}
-    repeats: list[tuple[int, int]] = []  # (index, index of the first with the same client id)
+    repeats: list[tuple[int, int]] = []
     fresh: list[int] = []
     for index, event in enumerate(inputs):
         client_id = event.client_id
-        if client_id:
-            if client_id in existing:
-                event_id, contact_id, _ = existing[client_id]
-                results[index] = IngestResult("duplicate", event_id, contact_id)
-                continue
-            if client_id in first_of:
-                repeats.append((index, first_of[client_id]))
-                continue
-            first_of[client_id] = index
-        fresh.append(index)
+        if client_id in existing:
+            event_id, contact_id, _ = existing[client_id]
+            results[index] = IngestResult("duplicate", event_id, contact_id)
+        elif client_id and client_id in first_of:
+            repeats.append((index, first_of[client_id]))
+        else:
+            if client_id:
+                first_of[client_id] = index
+            fresh.append(index)
+    return fresh, repeats
 
-    # One identity per distinct identifier set: a batch usually names few people often.
+
+def _contact_ids(inputs: Sequence[EventInput], fresh: list[int], *, source: str) -> dict[int, int]:
+    """{input index: contact id}, one identity per distinct identifier set (a batch usually
+    names few people often)."""
+
+    def key_of(index: int) -> tuple[str | None, str | None, str | None]:
+        contact = inputs[index].contact
+        return (contact.external_id or None, contact.email or None, contact.phone or None)
+
     identity_of: dict[tuple[str | None, str | None, str | None], int] = {}
     identities: list[ContactInput] = []
     for index in fresh:
-        contact = inputs[index].contact
-        key = (contact.external_id or None, contact.email or None, contact.phone or None)
+        key = key_of(index)
         if key not in identity_of:
             identity_of[key] = len(identities)
             identities.append(ContactInput(external_id=key[0], email=key[1], phone=key[2]))
     identity_ids = _contacts_of(identities, source=source)
-    contact_of: dict[int, int] = {}
-    for index in fresh:
-        contact = inputs[index].contact
-        key = (contact.external_id or None, contact.email or None, contact.phone or None)
-        contact_of[index] = identity_ids[identity_of[key]]
+    return {index: identity_ids[identity_of[key_of(index)]] for index in fresh}
 
+
+def _store(
+    inputs: Sequence[EventInput],
+    fresh: list[int],
+    contact_of: dict[int, int],
+    results: list[IngestResult | None],
+    *,
+    source: str,
+) -> None:
+    """Insert the fresh events: those without a client id in bulk, those with one skipping
+    any a concurrent request stored first (reported as a duplicate of its row)."""
     received_at = timezone.now()
     anonymous = [index for index in fresh if not inputs[index].client_id]
     identified = [index for index in fresh if inputs[index].client_id]
@@ -402,33 +271,38 @@ def events_ingest(
     Event.objects.bulk_create(rows, batch_size=_CHUNK)
     for index, row in zip(anonymous, rows, strict=True):
         results[index] = IngestResult("accepted", row.pk, contact_of[index])
-    if identified:
-        # A concurrent request may store the same client id between our check and this insert:
-        # its row wins, ours is skipped and reported as a duplicate of it.
-        inserted = _insert_skipping_stored(
-            [inputs[index] for index in identified],
-            [contact_of[index] for index in identified],
-            source=source,
-            received_at=received_at,
-        )
-        lost = [
-            inputs[index].client_id or ""
-            for index in identified
-            if inputs[index].client_id not in inserted
-        ]
-        stored = _existing_events(source, lost) if lost else {}
-        for index in identified:
-            client_id = inputs[index].client_id or ""
-            if client_id in inserted:
-                results[index] = IngestResult("accepted", inserted[client_id], contact_of[index])
-            else:
-                event_id, contact_id, _ = stored[client_id]
-                results[index] = IngestResult("duplicate", event_id, contact_id)
-    for index, first in repeats:
-        earlier = results[first]
-        assert earlier is not None
-        results[index] = IngestResult("duplicate", earlier.event_id, earlier.contact_id)
+    if not identified:
+        return
+    inserted = _insert_skipping_stored(
+        [inputs[index] for index in identified],
+        [contact_of[index] for index in identified],
+        source=source,
+        received_at=received_at,
+    )
+    lost = [
+        inputs[index].client_id or ""
+        for index in identified
+        if inputs[index].client_id not in inserted
+    ]
+    stored = _existing_events(source, lost) if lost else {}
+    for index in identified:
+        client_id = inputs[index].client_id or ""
+        if client_id in inserted:
+            results[index] = IngestResult("accepted", inserted[client_id], contact_of[index])
+        else:
+            event_id, contact_id, _ = stored[client_id]
+            results[index] = IngestResult("duplicate", event_id, contact_id)
 
+
+def _contacts_touched(
+    inputs: Sequence[EventInput],
+    fresh: list[int],
+    results: list[IngestResult | None],
+    *,
+    announce: bool,
+) -> None:
+    """Roll the accepted events' contacts forward and, with `announce`, tell the layers
+    above once the transaction commits."""
     active: set[int] = set()
     purchasing: set[int] = set()
     accepted_types: set[str] = set()
@@ -442,15 +316,11 @@ def events_ingest(
             purchasing.add(result.contact_id)
     _roll_forward("last_activity_at", sorted(active))
     _roll_forward("last_purchase_at", sorted(purchasing), event_type=Event.ORDER_COMPLETED)
-
     if active and announce:
         contact_ids = sorted(active)
         transaction.on_commit(
             lambda: _announce(contact_ids=contact_ids, event_types=accepted_types)
         )
-    final = [result for result in results if result is not None]
-    assert len(final) == len(inputs)
-    return final
 
 
 ANNOUNCE_CHUNK = 5000

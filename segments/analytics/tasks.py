@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from celery import shared_task
-
+from core.tasks import shared_task
 from segments.analytics.clustering import clustering_run
 from segments.analytics.clv import clv_refresh
 from segments.analytics.lifecycle import lifecycle_refresh

@@ -17,7 +17,8 @@ from crm.selectors import consent_current
 from crm.services.contact_input import ContactInput, contact_input_parse
 from crm.services.contacts import contacts_upsert
 from crm.services.errors import FieldError
-from crm.services.events import EventInput, event_input_parse, events_ingest
+from crm.services.event_input import EventInput, event_input_parse
+from crm.services.events import events_ingest
 from crm.signals import events_ingested
 from tests.factories import ContactFactory, EventFactory
 

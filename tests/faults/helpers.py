@@ -12,8 +12,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
-
 from campaigns.models import Campaign, Delivery
 from crm.models import ConsentRecord, Contact
 from devtools.processes import celery_worker_command
@@ -125,14 +123,6 @@ class Worker(ChildProcess):
             path.read_text(errors="replace")
             for path in sorted(self.tmp_path.glob(f"{self.log_prefix}[0-9]*.log"))
         )
-
-
-def purge(queues: str = "dispatch") -> None:
-    from config.celery import app as celery_app
-
-    with celery_app.connection_for_write(str(settings.CELERY_BROKER_URL)) as conn:
-        for queue in queues.split(","):
-            conn.default_channel.queue_purge(queue)
 
 
 def accepted_per_address(fake: Any) -> Counter[str]:

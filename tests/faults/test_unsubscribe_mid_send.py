@@ -12,7 +12,8 @@ from django.test import Client
 from campaigns.models import Delivery
 from campaigns.services.launch import campaign_launch
 from campaigns.tokens import one_click_unsubscribe_url
-from tests.faults.helpers import Worker, broadcast, contacts_with_consent, purge
+from devtools.processes import queues_purge
+from tests.faults.helpers import Worker, broadcast, contacts_with_consent
 from tests.worker import wait_for
 
 
@@ -26,7 +27,7 @@ def test_100_unsubscribing_mid_send_get_0_messages_after_their_unsubscribe(
     campaign = broadcast(contacts)
     leaving = contacts[-200::2]  # 100 contacts late in the send order
     fake_provider.behaviour.delay_seconds = 0.01
-    purge()
+    queues_purge("dispatch")
     worker = Worker(tmp_path, fake_provider.url).start()  # default batches of 200
     committed_at: dict[str, int] = {}
     try:

@@ -14,12 +14,12 @@ from django.utils import timezone
 from campaigns.models import Delivery
 from campaigns.services.launch import campaign_launch
 from campaigns.services.sweeps import deliveries_enqueue_due
+from devtools.processes import queues_purge
 from tests.faults.helpers import (
     Worker,
     accepted_per_address,
     broadcast,
     contacts_with_consent,
-    purge,
     statuses,
 )
 from tests.worker import wait_for
@@ -29,7 +29,7 @@ def _kill_mid_send_and_recover(tmp_path: Path, fake: Any, count: int) -> None:
     contacts = contacts_with_consent(count)
     campaign = broadcast(contacts)
     fake.behaviour.delay_seconds = 0.005
-    purge()
+    queues_purge("dispatch")
     worker = Worker(tmp_path, fake.url).start()
     try:
         campaign_launch(campaign=campaign)

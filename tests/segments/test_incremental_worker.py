@@ -9,7 +9,8 @@ import pytest
 from django.utils import timezone
 
 from crm.services.contact_input import contact_input_parse
-from crm.services.events import EventInput, events_ingest
+from crm.services.event_input import EventInput
+from crm.services.events import events_ingest
 from segments.models import Segment, SegmentMembership
 from tests.worker import celery_worker, wait_for
 

@@ -13,7 +13,8 @@ from django.utils import timezone
 from crm.models import Contact
 from crm.services.contact_input import ContactInput
 from crm.services.contacts import contacts_upsert
-from crm.services.events import event_input_parse, events_ingest
+from crm.services.event_input import event_input_parse
+from crm.services.events import events_ingest
 from crm.services.merge import contact_merge
 from segments.analytics.lifecycle import lifecycle_refresh
 from segments.analytics.rfm import rfm_compute

@@ -13,7 +13,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from crm.models import Contact
-from crm.services.events import event_input_parse, events_ingest
+from crm.services.event_input import event_input_parse
+from crm.services.events import events_ingest
 from crm.services.merge import contact_merge
 from segments.models import Segment, SegmentMembership, SegmentPendingContact, SegmentSizeSnapshot
 from segments.selectors import segment_warnings, segments_depending_on_clock

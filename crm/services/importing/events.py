@@ -12,12 +12,8 @@ from typing import Any
 from django.utils import timezone
 
 from crm.models import ImportRun
-from crm.services.events import (
-    EventInput,
-    event_input_parse,
-    events_announce_received,
-    events_ingest,
-)
+from crm.services.event_input import EventInput, event_input_parse
+from crm.services.events import events_announce_received, events_ingest
 from crm.services.importing.base import SOURCE, Importer
 from crm.services.importing.reading import Record
 from crm.services.importing.report import Counts, Report

@@ -60,7 +60,8 @@ class StrictIntegerField(forms.IntegerField):
     def to_python(self, value: Any) -> int | None:
         if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
             raise ValidationError(self.error_messages["invalid"], code="invalid")
-        return cast(int | None, super().to_python(value))
+        value = super().to_python(value)
+        return None if value is None else int(value)
 
 
 class TextField(forms.CharField):
