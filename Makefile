@@ -10,7 +10,7 @@ PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 SCALE ?= small
 
-.PHONY: help install system-deps run web worker beat setup test lint typecheck pytest demo bench bench-pg bench-pg-run faults clean
+.PHONY: help install system-deps run web worker beat setup test lint typecheck pytest demo bench bench-pg bench-pg-run faults clean hooks
 
 help:
 	@echo "make run    set up and start web (127.0.0.1:8000), a Celery worker and beat"
@@ -59,6 +59,10 @@ lint: install
 
 typecheck: install
 	$(BIN)/mypy .
+
+# The same ruff and mypy checks before each commit (.pre-commit-config.yaml).
+hooks: install
+	$(BIN)/pre-commit install
 
 # Tests keep their files under var/test/ so they never touch a running `make run`.
 pytest: install system-deps
