@@ -20,7 +20,7 @@ from triggers.actions import actions as action_registry
 from triggers.actions.base import ActionFailure
 from triggers.models import TriggerFiring, TriggerRule, TriggerRuleVersion
 from triggers.services.rules import RuleInfo
-from triggers.types import Facts
+from triggers.types import Facts, FiringOutcome
 
 logger = logging.getLogger(__name__)
 
@@ -197,7 +197,7 @@ def _firing_actions_do(
         outcomes.append({"id": entry.get("id"), **outcome})
     firing.status = TriggerFiring.Status.FAILED if error else TriggerFiring.Status.DONE
     firing.error = error
-    firing.outcome = {"actions": outcomes}
+    firing.outcome = FiringOutcome(actions=outcomes)
     firing.finished_at = timezone.now()
     firing.save(update_fields=["status", "error", "outcome", "finished_at"])
     return firing
