@@ -36,7 +36,8 @@ from triggers.selectors import (
     rule_firings_per_day,
     rule_recent_firings,
 )
-from triggers.services import RuleInvalid, firing_retry, trigger_rule_save
+from triggers.services.firings import firing_retry
+from triggers.services.rules import RuleInvalid, trigger_rule_save
 from triggers.validation import rule_validate
 
 CONDITIONS_HELP = (

@@ -10,13 +10,14 @@ from django.dispatch import receiver
 
 from crm.signals import events_ingested
 from segments.signals import membership_changed
-from triggers import services
+from triggers.services.evaluation import contacts_queue
+from triggers.services.rules import segment_watched
 
 
 def _queue(contact_ids: list[int], source: str) -> None:
     from triggers.tasks import trigger_pending_evaluate
 
-    if services.contacts_queue(contact_ids=contact_ids, source=source):
+    if contacts_queue(contact_ids=contact_ids, source=source):
         trigger_pending_evaluate.delay_on_commit()
 
 
@@ -34,5 +35,5 @@ def on_membership_changed(
     exited_ids: list[int],
     **kwargs: Any,
 ) -> None:
-    if services.segment_watched(segment_id=segment_id):
+    if segment_watched(segment_id=segment_id):
         _queue([*entered_ids, *exited_ids], "segments")

@@ -141,7 +141,9 @@ def rule_dry_run(
     the last 30 days), without recording anything. The backtest evaluates each day at its
     end (UTC), with event windows and segment history as they were then; re-entry is
     simulated within the backtest."""
-    from triggers.services import RuleInfo, candidate_batches, matches_find, rule_candidates
+    from triggers.services.evaluation import matches_find
+    from triggers.services.rules import RuleInfo
+    from triggers.services.sweep import candidate_batches, rule_candidates
 
     now = now or timezone.now()
     rule_snapshot = {**snapshot, "enabled": True}

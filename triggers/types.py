@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal, NotRequired, TypedDict
 
 from core.conditions import PropertyFilterData
@@ -81,13 +82,6 @@ class RecentOptions(TypedDict):
     hours: int
 
 
-class ActionData(TypedDict):
-    """One entry of TriggerRule.actions, e.g. {"id": "send_campaign", "campaign": "win-back-sms",
-    "fallback_campaign": "win-back-email"}."""
-
-    id: str
-
-
 class RuleSnapshot(TypedDict):
     """A rule as versioned, exported and imported (YAML), and as the compiler sees it."""
 
@@ -95,8 +89,10 @@ class RuleSnapshot(TypedDict):
     slug: str
     enabled: bool
     description: str
-    conditions: list[dict[str, Any]]
+    conditions: list[dict[str, Any]]  # {"id": ..., **that condition type's options}
     match_mode: str
+    # {"id": ..., **that action type's options}, e.g. {"id": "send_campaign",
+    # "campaign": "win-back-sms", "fallback_campaign": "win-back-email"}
     actions: list[dict[str, Any]]
     reentry: str
     reentry_days: int | None
@@ -108,9 +104,11 @@ class RuleSnapshot(TypedDict):
 
 
 class FiringOutcome(TypedDict, total=False):
-    """TriggerFiring.outcome: one entry per action, in order."""
+    """TriggerFiring.outcome (empty until the actions ran): one entry per action that ran, in
+    order, each its type's result with the entry's "id", the last an ActionFailure when one
+    stopped the run."""
 
-    actions: list[dict[str, Any]]
+    actions: list[Mapping[str, object]]
 
 
 # A fact snapshot: flat keys made of [a-z0-9_] (see triggers.facts), JSON scalars only.

@@ -35,7 +35,7 @@ class ImportReport:
 def rules_import(
     *, text: str, user: AbstractBaseUser | AnonymousUser | None = None
 ) -> ImportReport:
-    from triggers.services import trigger_rule_save
+    from triggers.services.rules import trigger_rule_save
 
     report = ImportReport()
     try:

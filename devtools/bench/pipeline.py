@@ -25,7 +25,7 @@ from devtools.bench.results import Progress, Result, stopwatch
 from devtools.processes import celery_worker
 from segments.models import Segment, SegmentMembership, SegmentPendingContact
 from triggers.models import TriggerPendingContact, TriggerRule
-from triggers.services import trigger_rule_save
+from triggers.services.rules import trigger_rule_save
 
 PER_REQUEST = 500
 CLIENT_THREADS = 4

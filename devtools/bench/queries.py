@@ -24,12 +24,9 @@ from segments.services import segment_refresh
 from triggers.compiler import needs_of
 from triggers.engine import engine
 from triggers.models import TriggerFiring
-from triggers.services import (
-    contacts_evaluate,
-    ruleset_current,
-    trigger_rule_save,
-    triggers_sweep,
-)
+from triggers.services.evaluation import contacts_evaluate
+from triggers.services.rules import ruleset_current, trigger_rule_save
+from triggers.services.sweep import triggers_sweep
 from triggers.snapshots import snapshots_build
 
 MILLION = 1_000_000

@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from triggers.services import ruleset_forget
+from triggers.services.rules import ruleset_forget
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from triggers.models import TriggerRule
-from triggers.services import trigger_rule_save
+from triggers.services.rules import trigger_rule_save
 
 
 def rule_data(slug: str = "browse-abandonment", **overrides: Any) -> dict[str, Any]:

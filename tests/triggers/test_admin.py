@@ -13,7 +13,7 @@ from django.test import Client
 from tests.factories import ContactFactory, EventFactory
 from tests.triggers.helpers import make_rule, rule_data
 from triggers.models import TriggerFiring, TriggerRule
-from triggers.services import contacts_evaluate
+from triggers.services.evaluation import contacts_evaluate
 
 pytestmark = pytest.mark.django_db
 ADD_URL = "/admin/triggers/triggerrule/add/"
@@ -87,7 +87,7 @@ def test_dry_run_button_shows_who_would_fire_and_records_nothing(marketer: Clien
 
 
 def test_a_failed_firing_shows_its_error_in_the_list(marketer: Client) -> None:
-    from triggers.services import firings_run
+    from triggers.services.firings import firings_run
 
     make_rule(actions=[{"id": "webhook", "url": "http://127.0.0.1:9/hook"}])
     contact = ContactFactory.create()

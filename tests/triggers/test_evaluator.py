@@ -16,7 +16,9 @@ from tests.factories import ConsentFactory, ContactFactory, EventFactory
 from tests.triggers.helpers import make_rule
 from triggers.compiler import needs_of
 from triggers.models import TriggerFiring
-from triggers.services import contacts_evaluate, firings_run, triggers_sweep
+from triggers.services.evaluation import contacts_evaluate
+from triggers.services.firings import firings_run
+from triggers.services.sweep import triggers_sweep
 from triggers.snapshots import snapshots_build
 
 pytestmark = pytest.mark.django_db

@@ -87,7 +87,7 @@ def test_entering_a_segment_no_enabled_rule_looks_at_queues_nothing() -> None:
 @pytest.mark.django_db
 def test_a_queued_segment_entry_fires_entered_segment() -> None:
     from segments.models import SegmentMembership
-    from triggers.services import contacts_queue, pending_evaluate
+    from triggers.services.evaluation import contacts_queue, pending_evaluate
 
     segment = Segment.objects.create(name="VIP", slug="vip")
     rule = make_rule(conditions=[{"id": "entered_segment", "segment": "vip", "hours": 24}])
@@ -102,7 +102,7 @@ def test_a_queued_segment_entry_fires_entered_segment() -> None:
 @pytest.mark.django_db(transaction=True)
 def test_draining_the_queue_runs_database_only_actions_at_once() -> None:
     from segments.models import SegmentMembership
-    from triggers.services import contacts_queue, pending_evaluate
+    from triggers.services.evaluation import contacts_queue, pending_evaluate
 
     segment = Segment.objects.create(name="VIP", slug="vip")
     rule = make_rule(conditions=[{"id": "entered_segment", "segment": "vip", "hours": 24}])

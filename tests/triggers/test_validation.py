@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.triggers.helpers import rule_data
-from triggers.services import RuleInvalid, trigger_rule_save
+from triggers.services.rules import RuleInvalid, trigger_rule_save
 from triggers.validation import rule_validate
 
 pytestmark = pytest.mark.django_db

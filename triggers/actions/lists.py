@@ -10,6 +10,7 @@ from django import forms
 from triggers.actions.base import ActionError, ActionType, actions
 
 if TYPE_CHECKING:
+    from segments.models import StaticList
     from triggers.models import TriggerFiring
 
 
@@ -28,11 +29,21 @@ class ListOptions(TypedDict):
     list: str  # a static list's slug
 
 
+class AddToListResult(TypedDict):
+    list: str
+    added: bool  # False when the contact was already on the list
+
+
+class RemoveFromListResult(TypedDict):
+    list: str
+    removed: bool  # False when the contact was not on the list
+
+
 class ListForm(forms.Form):
     list = ListSlugField(help_text="A static list's slug, e.g. vip-callback")
 
 
-def _list(slug: str) -> Any:
+def _list(slug: str) -> StaticList:
     from segments.models import StaticList
 
     found = StaticList.objects.filter(slug=slug).first()
@@ -42,7 +53,7 @@ def _list(slug: str) -> Any:
 
 
 @actions.register
-class AddToList(ActionType[ListOptions, dict[str, Any]]):
+class AddToList(ActionType[ListOptions, AddToListResult]):
     id = "add_to_list"
     database_only = True
     label = "add to the static list {list}"
@@ -53,7 +64,7 @@ class AddToList(ActionType[ListOptions, dict[str, Any]]):
 
     def run(
         self, options: ListOptions, *, firing: TriggerFiring, contact_id: int
-    ) -> dict[str, Any]:
+    ) -> AddToListResult:
         from segments.models import StaticListMember
 
         _, created = StaticListMember.objects.get_or_create(
@@ -65,7 +76,7 @@ class AddToList(ActionType[ListOptions, dict[str, Any]]):
 
 
 @actions.register
-class RemoveFromList(ActionType[ListOptions, dict[str, Any]]):
+class RemoveFromList(ActionType[ListOptions, RemoveFromListResult]):
     id = "remove_from_list"
     database_only = True
     label = "remove from the static list {list}"
@@ -76,7 +87,7 @@ class RemoveFromList(ActionType[ListOptions, dict[str, Any]]):
 
     def run(
         self, options: ListOptions, *, firing: TriggerFiring, contact_id: int
-    ) -> dict[str, Any]:
+    ) -> RemoveFromListResult:
         from segments.models import StaticListMember
 
         removed, _ = StaticListMember.objects.filter(

@@ -77,7 +77,8 @@ def _dry_run(command: BaseCommand, options: dict[str, Any]) -> None:
 
 
 def _sweep(command: BaseCommand, options: dict[str, Any]) -> None:
-    from triggers.services import pending_evaluate, triggers_sweep
+    from triggers.services.evaluation import pending_evaluate
+    from triggers.services.sweep import triggers_sweep
 
     def progress(slug: str, checked: int, fired: int) -> None:
         command.stdout.write(f"\r  {slug}: {checked} checked, {fired} fired", ending="")
