@@ -10,6 +10,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
+from django.db.models.functions import Coalesce
 from django.forms.models import BaseInlineFormSet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -24,6 +25,7 @@ from campaigns.admin.results import AB_FIELDS, AB_FIELDSET, results_urls
 from campaigns.models import Campaign, Variant
 from campaigns.services import state
 from core.admin import row_for_url
+from segments.models import Segment, StaticList
 
 
 class VariantFormSet(BaseInlineFormSet[Variant, Campaign, forms.ModelForm[Variant]]):
@@ -115,12 +117,12 @@ class CampaignAdmin(admin.ModelAdmin[Campaign]):
     form = CampaignForm
     change_form_template = "campaigns/admin/campaign/change_form.html"
     inlines = (VariantInline,)
-    list_display = ("name", "channel", "kind", "status", "scheduled_at", "audience")
+    list_display = ("name", "channel", "kind", "status", "scheduled_at", "audience_shown")
     list_filter = ("status", "channel", "kind")
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
     filter_horizontal = ("exclusion_segments",)
-    list_select_related = ("audience",)
+    list_select_related = ("audience", "audience_list")
     readonly_fields = ("progress", "started_at", "finished_at")
     actions = ("pause_selected", "resume_selected", "cancel_selected")
     fieldsets = (
@@ -152,6 +154,13 @@ class CampaignAdmin(admin.ModelAdmin[Campaign]):
         (_("Goal"), {"fields": ("goal_event", "attribution_window_days")}),
         AB_FIELDSET,
     )
+
+    @admin.display(
+        description=_("audience"), ordering=Coalesce("audience__name", "audience_list__name")
+    )
+    def audience_shown(self, obj: Campaign) -> Segment | StaticList | None:
+        """A campaign has one audience, a segment or a static list; the other is empty."""
+        return obj.audience or obj.audience_list
 
     @admin.display(description=_("progress"))
     def progress(self, obj: Campaign) -> SafeString | str:
