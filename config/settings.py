@@ -203,7 +203,7 @@ if not DEBUG:
 # Pages run scripts and load styles and images from this site only, so an injected <script>,
 # onclick= or style= is refused by the browser: our pages keep theirs in static files
 # (<app>/static/<app>/). The email preview alone also allows inline styles and remote
-# images, for the email inside its sandboxed frame (campaigns/admin.py).
+# images, for the email inside its sandboxed frame (campaigns/admin/templates.py).
 _CSP_DIRECTIVES: dict[str, list[str]] = {
     "default-src": [SELF],
     "script-src": [SELF],

@@ -14,6 +14,7 @@ from django.urls import reverse
 from campaigns.admin import progress_html
 from campaigns.models import Campaign, Delivery, FrequencyCap, MessageTemplate, Response, Variant
 from crm.models import Contact
+from segments.models import StaticList
 from tests.factories import ContactFactory
 
 pytestmark = pytest.mark.django_db
@@ -350,6 +351,16 @@ def test_a_get_to_an_action_changes_nothing(marketer_client: Client) -> None:
     assert response.status_code == 405
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.SENDING
+
+
+def test_the_campaign_list_shows_a_static_list_audience_by_name(marketer_client: Client) -> None:
+    vip = StaticList.objects.create(name="VIP callback", slug="vip-callback")
+    make_campaign(audience_list=vip)
+
+    response = marketer_client.get(reverse("admin:campaigns_campaign_changelist"))
+
+    assert response.status_code == 200
+    assert "VIP callback" in response.content.decode()
 
 
 # --- Read-only records ---------------------------------------------------------------------

@@ -2,8 +2,8 @@
 charts, sample-ratio warning, horizon state, decision), its CSV export, the sample-size
 planner, the A/B fields of the campaign form and read-only decisions.
 
-campaigns/admin.py takes `AB_FIELDS`, `AB_FIELDSET` and `results_urls` from here. Everything
-shown goes through the template engine's escaping or format_html."""
+campaigns/admin/campaigns.py takes `AB_FIELDS`, `AB_FIELDSET` and `results_urls` from here.
+Everything shown goes through the template engine's escaping or format_html."""
 
 from __future__ import annotations
 
