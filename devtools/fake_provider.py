@@ -36,7 +36,8 @@ class Recorded:
 class Behaviour:
     """What the next requests get. `script` is consumed first, one entry per request:
     an int status, "drop" (close without answering), "ok", or {"status": int, "json": {...}}
-    to answer with exactly that (e.g. Twilio's code 21610 or Postmark's ErrorCode 300)."""
+    to answer with exactly that (e.g. Twilio's error code for a carrier STOP, or Postmark's
+    ErrorCode 300)."""
 
     script: list[int | str | dict[str, Any]] = field(default_factory=list)
     delay_seconds: float = 0.0
