@@ -43,7 +43,7 @@ from campaigns.channels.base import ChannelBackend, ErrorKind, ProviderError
 from campaigns.channels.network import never_connected
 from campaigns.models import Campaign, Delivery
 from campaigns.rendering import RenderedMessage
-from crm.models import Contact
+from crm.models import Channel, Contact
 
 DELIVERY_HEADER = "X-Cadence-Delivery"
 # Postmark's API error codes for a recipient that can never receive.
@@ -171,7 +171,7 @@ def send_email(message: EmailMessage, *, connection: BaseEmailBackend | None = N
 class EmailChannel(ChannelBackend[EmailMessage]):
     """Email through Django's email API: one connection for the whole batch."""
 
-    channel = "email"
+    channel = Channel.EMAIL
 
     def __init__(self) -> None:
         self.connection: BaseEmailBackend | None = None

@@ -26,7 +26,7 @@ from django.utils.module_loading import import_string
 from campaigns.channels.base import ChannelBackend, ErrorKind, OptOut, ProviderError
 from campaigns.channels.network import never_connected
 from campaigns.models import Delivery
-from crm.models import ConsentRecord, Suppression
+from crm.models import Channel, ConsentRecord, Suppression
 
 if TYPE_CHECKING:
     from campaigns.models import Campaign
@@ -319,7 +319,7 @@ def build_sms(
 class SmsChannel(ChannelBackend[SmsMessage]):
     """SMS through the backend settings.SMS_BACKEND names."""
 
-    channel = "sms"
+    channel = Channel.SMS
 
     def __init__(self) -> None:
         self.backend: BaseSmsBackend | None = None
