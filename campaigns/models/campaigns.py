@@ -21,7 +21,7 @@ PLANNED_POWER = 0.8
 
 class Campaign(models.Model):
     class Kind(models.TextChoices):
-        BROADCAST = "broadcast", "Broadcast to a segment at a scheduled time"
+        BROADCAST = "broadcast", "Broadcast at a scheduled time"
         TRIGGERED = "triggered", "Triggered by rules"
         RECURRING = "recurring", "Recurring on a schedule"
 
@@ -44,7 +44,11 @@ class Campaign(models.Model):
         null=True,
         blank=True,
         related_name="campaigns",
-        help_text="Who receives a broadcast or recurring send; optional for triggered ones.",
+        verbose_name="audience segment",
+        help_text=(
+            "Who receives a broadcast or recurring send (or an audience list instead); "
+            "optional for triggered ones."
+        ),
     )
     audience_list = models.ForeignKey(
         "segments.StaticList",
