@@ -32,7 +32,7 @@ from crm.models import (
     MergeCandidate,
 )
 from crm.selectors_quality import ISSUES, quality_counts
-from crm.services.duplicates import candidate_dismiss
+from crm.services.duplicates.candidates import candidate_dismiss
 from crm.services.merge import (
     ContactMergeError,
     candidate_merge,

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from crm.services.duplicates import (
+from crm.services.duplicates.detection import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_MAX_BLOCK,
     DEFAULT_MIN_SCORE,

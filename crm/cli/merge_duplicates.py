@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 
 from crm.cli.find_duplicates import add_detection_arguments
 from crm.models import MergeCandidate
-from crm.services.duplicates import duplicates_find
+from crm.services.duplicates.detection import duplicates_find
 from crm.services.merge import ContactMergeError, candidate_merge
 
 BATCH = 200

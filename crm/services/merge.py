@@ -22,7 +22,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from crm.models import Contact, ContactAlias, ContactMerge, MergeCandidate
-from crm.services.duplicates import candidates_rescore
+from crm.services.duplicates.candidates import candidates_rescore
 from crm.signals import contact_merged, contact_merging
 
 # Profile fields the survivor takes from the duplicate when its own are blank.

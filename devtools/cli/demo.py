@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from devtools.demo import demo_run
+from devtools.demo.run import demo_run
 
 HELP = "Run the demo end to end in the current VAR_DIR and print what happened."
 

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from campaigns.models import Delivery
 from crm.api.auth import api_key_create
-from devtools.demo import _http_server
+from devtools.demo.server import http_server
 from devtools.demo_catalogue import demo_catalogue_create
 from devtools.processes import celery_worker
 from triggers.models import TriggerFiring
@@ -48,7 +48,7 @@ def handle(command: BaseCommand, options: dict[str, Any]) -> None:
     queued: list[float] = []
     log = settings.VAR_DIR / "latency-worker.log"
     queues = "default,dispatch,evaluation,webhooks"
-    with celery_worker(log=log, queues=queues), _http_server() as base:
+    with celery_worker(log=log, queues=queues), http_server() as base:
         for n in range(options["events"]):
             email = f"latency{n}-{time.time_ns()}@example.com"
             now = timezone.now().isoformat()

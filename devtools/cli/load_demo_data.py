@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from devtools.demo import demo_data_load
+from devtools.demo.data import demo_data_load
 
 HELP = "Load the demo shop's contacts, events, segments, rules and campaigns, once."
 

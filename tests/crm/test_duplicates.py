@@ -10,14 +10,10 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from crm.models import Contact, ContactAlias, ContactMerge, Event, MergeCandidate
-from crm.services.duplicates import (
-    ContactFacts,
-    candidate_dismiss,
-    duplicates_find,
-    external_id_key,
-    mailbox_key,
-    pair_score,
-)
+from crm.services.duplicates.candidates import candidate_dismiss
+from crm.services.duplicates.detection import duplicates_find
+from crm.services.duplicates.keys import external_id_key, mailbox_key
+from crm.services.duplicates.scoring import ContactFacts, pair_score
 from tests.factories import ContactFactory, EventFactory
 
 pytestmark = pytest.mark.django_db
