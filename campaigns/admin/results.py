@@ -23,6 +23,7 @@ from campaigns.abtest import planner
 from campaigns.abtest.charts import cumulative_chart, rates_chart
 from campaigns.abtest.report import Report, campaign_report
 from campaigns.models import ABDecision, Campaign
+from core.admin import ReadOnlyModelAdmin
 
 AB_FIELDS = (
     "test_share",
@@ -288,7 +289,7 @@ def results_urls(model_admin: admin.ModelAdmin[Campaign]) -> list[URLPattern]:
 
 
 @admin.register(ABDecision)
-class ABDecisionAdmin(admin.ModelAdmin[ABDecision]):
+class ABDecisionAdmin(ReadOnlyModelAdmin[ABDecision]):
     """Decisions are taken by the sweep at the horizon, never by hand: read-only."""
 
     list_display = ("campaign", "outcome", "variant", "decided_at", "remainder_sent_at")
@@ -304,12 +305,3 @@ class ABDecisionAdmin(admin.ModelAdmin[ABDecision]):
         "remainder_sent_at",
         "remainder_deliveries",
     )
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -7,7 +7,6 @@ import datetime as dt
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
@@ -19,7 +18,7 @@ from campaigns.services.enqueue import CLAIMABLE, deliveries_enqueue
 from campaigns.services.launch import DispatchError, campaign_launch
 from campaigns.services.state import HOLDING
 from core.keyset import keyset_pages
-from core.zones import zone_or_none
+from core.zones import zone_or_utc
 
 logger = logging.getLogger(__name__)
 Status = Delivery.Status
@@ -147,7 +146,7 @@ def recurring_slot(*, campaign: Campaign, now: dt.datetime) -> dt.datetime | Non
     if crontab is None:
         return None
     schedule = crontab.schedule
-    zone = zone_or_none(str(crontab.timezone)) or ZoneInfo("UTC")
+    zone = zone_or_utc(str(crontab.timezone))
     minute = now.replace(second=0, microsecond=0)
     earliest = now - RECURRING_CATCH_UP
     while minute >= earliest:
