@@ -95,9 +95,10 @@ class Journey(models.Model):
         verbose_name="entry segment",
         help_text="Every contact entering this segment enters the journey, e.g. cart-abandoners.",
     )
+    # RESTRICT, not PROTECT: a version may go only together with its journey.
     current_version = models.ForeignKey(
         "JourneyVersion",
-        on_delete=models.PROTECT,
+        on_delete=models.RESTRICT,
         null=True,
         blank=True,
         related_name="+",
@@ -204,7 +205,7 @@ class Enrollment(models.Model):
     )
     version = models.ForeignKey(
         JourneyVersion,
-        on_delete=models.PROTECT,
+        on_delete=models.RESTRICT,
         related_name="enrollments",
         help_text="The version the contact entered and stays on, e.g. v1.",
     )

@@ -8,8 +8,9 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 from django.db import IntegrityError, transaction
+from django.db.models import RestrictedError
 
-from journeys.models import Enrollment, JourneyVersion, StepRun, VersionImmutable
+from journeys.models import Enrollment, Journey, JourneyVersion, StepRun, VersionImmutable
 from journeys.services import journey_save
 from tests.factories import ContactFactory
 from tests.journeys.helpers import example, make_example_campaigns
@@ -66,6 +67,20 @@ def test_a_published_version_refuses_an_update(version: JourneyVersion) -> None:
         version.save()
     version.refresh_from_db()
     assert version.steps[0]["id"] == "cool-off"
+
+
+def test_deleting_a_journey_takes_its_versions_and_enrollments(version: JourneyVersion) -> None:
+    _enrol(version, ContactFactory.create().pk)
+    version.journey.delete()
+    assert not Journey.objects.exists()
+    assert not JourneyVersion.objects.exists()
+    assert not Enrollment.objects.exists()
+
+
+def test_a_version_contacts_are_on_cannot_be_deleted_alone(version: JourneyVersion) -> None:
+    _enrol(version, ContactFactory.create().pk)
+    with pytest.raises(RestrictedError), transaction.atomic():
+        version.delete()
 
 
 def test_the_migrations_match_the_models() -> None:
