@@ -53,6 +53,28 @@ def _exactly_one_duration(form: forms.Form, extra: tuple[str, ...] = ()) -> None
         form.add_error(None, f"exactly one of {names} is needed, not {len(given)}.")
 
 
+def _duration_text(options: Mapping[str, Any]) -> str:
+    for unit in DURATION_UNITS:
+        if options.get(unit):
+            return f"{options[unit]} {unit}"
+    return "?"
+
+
+class LocalTimeField(forms.CharField):
+    default_error_messages = {"invalid": "a local time such as 09:30."}
+
+    def to_python(self, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60:
+            # YAML 1.1 reads an unquoted 10:30 as the base-60 number 630.
+            value = f"{value // 60:02d}:{value % 60:02d}"
+        return super().to_python(value)
+
+    def validate(self, value: Any) -> None:
+        super().validate(value)
+        if value and not LOCAL_TIME.fullmatch(value):
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+
+
 class StepType(RegisteredType):
     # The keys holding step lists, validated by the tree walker, e.g. ("then", "else").
     step_lists: ClassVar[tuple[str, ...]] = ()
@@ -90,11 +112,8 @@ class WaitForm(forms.Form):
     minutes = _duration_field("minutes", MAX_MINUTES, 240)
     hours = _duration_field("hours", MAX_MINUTES // 60, 4)
     days = _duration_field("days", 366, 1)
-    until = forms.RegexField(
-        LOCAL_TIME,
-        required=False,
-        error_messages={"invalid": "a local time such as 09:30."},
-        help_text="A time of day in the contact's zone, e.g. 09:30",
+    until = LocalTimeField(
+        required=False, help_text="A time of day in the contact's zone, e.g. 09:30"
     )
     weekdays = forms.MultipleChoiceField(
         required=False,
@@ -113,8 +132,14 @@ class WaitForm(forms.Form):
 @steps.register
 class Wait(StepType):
     id = "wait"
-    label = "wait {minutes}{hours}{days}{until}"
+    label = "wait {minutes} min, {hours} h, {days} d or until {until}"
     form = WaitForm
+
+    def describe(self, options: dict[str, Any]) -> str:
+        if not options.get("until"):
+            return f"wait {_duration_text(options)}"
+        days = options.get("weekdays")
+        return f"wait until {options['until']}" + (f" on {', '.join(days)}" if days else "")
 
 
 class WaitForForm(forms.Form):
@@ -142,9 +167,13 @@ class WaitForForm(forms.Form):
 @steps.register
 class WaitFor(StepType):
     id = "wait_for"
-    label = "wait for {event}, at most {minutes}{hours}{days}"
+    label = "wait for {event} (same {match_key}), at most {minutes} min, {hours} h or {days} d"
     form = WaitForForm
     step_lists = ("matched", "timed_out")
+
+    def describe(self, options: dict[str, Any]) -> str:
+        key = f" with the same {options['match_key']}" if options.get("match_key") else ""
+        return f"wait for {options.get('event')}{key}, at most {_duration_text(options)}"
 
 
 class BranchForm(forms.Form):
@@ -161,6 +190,10 @@ class Branch(StepType):
     label = "if {match} of the conditions hold"
     form = BranchForm
     step_lists = ("then", "else")
+
+    def describe(self, options: dict[str, Any]) -> str:
+        count = len(options.get("conditions") or [])
+        return f"if {options.get('match') or 'all'} of {count} condition(s) hold"
 
     def known_keys(self) -> set[str]:
         return super().known_keys() | {"conditions"}
@@ -197,6 +230,11 @@ class Split(StepType):
     id = "split"
     label = "split at random (holdout {holdout}%)"
     form = SplitForm
+
+    def describe(self, options: dict[str, Any]) -> str:
+        weights = ":".join(str(arm.get("weight")) for arm in options.get("arms") or [])
+        holdout = f", {options['holdout']}% held out" if options.get("holdout") else ""
+        return f"split at random {weights}{holdout}"
 
     def known_keys(self) -> set[str]:
         return super().known_keys() | {"arms"}
@@ -252,6 +290,12 @@ class Action(StepType):
     id = "action"
     label = "{action}"
     form = ActionStepForm
+
+    def describe(self, options: dict[str, Any]) -> str:
+        handler = actions.get(str(options.get("action")))
+        if handler is None:
+            return str(options.get("action"))
+        return handler.describe({k: v for k, v in options.items() if k != "action"})
 
     def clean_step(
         self, options: Mapping[str, Any], path: str, walk: Walk, problems: list[Problem]

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import yaml
 
+from journeys.steps import steps
 from journeys.validation import journey_validate
 from segments.models import StaticList
 from tests.journeys.helpers import make_example_campaigns, with_steps
@@ -215,3 +217,30 @@ def test_every_problem_is_reported_not_only_the_first() -> None:
         {"id": "s", "type": "send", "campaign": "nope"},
     )
     assert {"steps[0].minutes", "steps[1].campaign"} <= set(problems)
+
+
+def test_an_unquoted_yaml_time_is_read_as_that_time() -> None:
+    # YAML 1.1 turns an unquoted 10:30 into the number 630.
+    data = yaml.safe_load("{id: w, type: wait, until: 10:30}")
+    assert _clean(data) == [{"id": "w", "type": "wait", "until": "10:30"}]
+
+
+@pytest.mark.parametrize(
+    ("step", "text"),
+    [
+        ({"type": "wait", "hours": 4}, "wait 4 hours"),
+        ({"type": "wait", "until": "09:30", "weekdays": ["mon"]}, "wait until 09:30 on mon"),
+        (
+            {"type": "wait_for", "event": "order_completed", "match_key": "cart_id", "days": 2},
+            "wait for order_completed with the same cart_id, at most 2 days",
+        ),
+        (
+            {"type": "split", "holdout": 10, "arms": [{"weight": 1}, {"weight": 3}]},
+            "split at random 1:3, 10% held out",
+        ),
+        ({"type": "action", "action": "add_to_list", "list": "vip"}, "add to the static list vip"),
+    ],
+)
+def test_each_step_describes_itself_in_words(step: dict[str, Any], text: str) -> None:
+    options = {k: v for k, v in step.items() if k != "type"}
+    assert steps[step["type"]].describe(options) == text
