@@ -73,7 +73,7 @@ def journey_save(
 ) -> JourneySaved:
     """Validate `data` (a journey as YAML holds it) and create or update the journey by its
     slug. Raises JourneyInvalid with every problem; contacts already enrolled stay on the
-    version they entered."""
+    version they entered. Without a status the journey keeps its own (a new one is active)."""
     clean, problems = journey_validate(data)
     if problems:
         raise JourneyInvalid(problems)
@@ -87,7 +87,9 @@ def journey_save(
         created = journey is None
         if journey is None:
             journey = Journey(slug=clean["slug"])
-        elif journey.snapshot() == clean:
+        if clean["status"] is None:
+            clean["status"] = journey.status
+        if not created and journey.snapshot() == clean:
             return JourneySaved(journey=journey, created=False, changed=False, published=None)
         _apply(journey, clean)
         journey.save()

@@ -177,8 +177,10 @@ def _settings(data: dict[str, Any], out: dict[str, Any], problems: list[Problem]
     if not isinstance(enabled, bool):
         problems.append(("enabled", "true or false."))
     out["enabled"] = enabled is True
-    status = data.get("status", Journey.Status.ACTIVE.value)
-    if status not in STATUSES:
+    # Absent: the journey keeps the status it has, so re-importing a file never resumes a
+    # journey someone paused (journey_save fills it in).
+    status = data.get("status")
+    if status is not None and status not in STATUSES:
         problems.append(("status", f"one of {', '.join(STATUSES)}, not {status!r}."))
     out["status"] = status
     segment = data.get("entry_segment") or None
@@ -188,7 +190,8 @@ def _settings(data: dict[str, Any], out: dict[str, Any], problems: list[Problem]
 
 
 def journey_validate(data: Any) -> tuple[dict[str, Any], list[Problem]]:
-    """Returns (the journey in normal form, every problem). No problems: valid."""
+    """Returns (the journey in normal form, every problem). No problems: valid. A status
+    left out comes back as None: "as it is now"."""
     if not isinstance(data, dict):
         return {}, [("journey", "a mapping of journey fields such as slug, name and steps.")]
     problems = _unknown(data, JOURNEY_KEYS, "")

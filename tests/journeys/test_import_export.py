@@ -131,3 +131,19 @@ def test_export_of_one_slug_to_a_file(tmp_path: Path) -> None:
 def test_export_of_an_unknown_slug_is_an_error() -> None:
     with pytest.raises(CommandError, match="no journey"):
         call_command("journeys", "export", "nope", stdout=StringIO())
+
+
+def test_reimporting_a_file_without_a_status_keeps_a_paused_journey_paused(
+    tmp_path: Path,
+) -> None:
+    _import_file(tmp_path, EXAMPLE_YAML)
+    Journey.objects.update(status=Journey.Status.PAUSED)
+    output = _import_file(tmp_path, EXAMPLE_YAML)
+    assert "nothing changed" in output
+    assert Journey.objects.get().status == Journey.Status.PAUSED
+
+
+def test_a_status_in_the_file_is_applied(tmp_path: Path) -> None:
+    _import_file(tmp_path, EXAMPLE_YAML)
+    _import_file(tmp_path, EXAMPLE_YAML + "status: paused\n")
+    assert Journey.objects.get().status == Journey.Status.PAUSED
