@@ -154,7 +154,9 @@ class JourneyVersion(models.Model):
         related_name="versions",
         help_text="The journey these steps belong to, e.g. browse-follow-up.",
     )
-    number = models.PositiveIntegerField(help_text="1 for the first publish, then 2, 3, …")
+    number = models.PositiveIntegerField(
+        help_text="Counts publishes, e.g. 1 for the first, then 2, 3."
+    )
     steps = models.JSONField(help_text=f"The validated step tree, e.g. {STEPS_EXAMPLE}")
     structure_hash = models.CharField(
         "structure hash",

@@ -85,3 +85,15 @@ def test_a_version_contacts_are_on_cannot_be_deleted_alone(version: JourneyVersi
 
 def test_the_migrations_match_the_models() -> None:
     call_command("makemigrations", "journeys", "--check", "--dry-run", stdout=StringIO())
+
+
+def test_every_field_tells_marketers_what_it_holds_with_an_example() -> None:
+    from django.apps import apps
+
+    missing = [
+        f"{model.__name__}.{field.name}"
+        for model in apps.get_app_config("journeys").get_models()
+        for field in model._meta.concrete_fields
+        if not field.primary_key and "e.g." not in str(field.help_text)
+    ]
+    assert missing == []
