@@ -79,7 +79,8 @@ def journey_save(
         raise JourneyInvalid(problems)
     with transaction.atomic():
         journey = (
-            Journey.objects.select_for_update()
+            # of=self: PostgreSQL cannot lock the nullable side of the outer joins.
+            Journey.objects.select_for_update(of=("self",))
             .select_related("current_version", "entry_segment")
             .filter(slug=clean["slug"])
             .first()
