@@ -10,7 +10,7 @@ options."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
 from django import forms
@@ -75,9 +75,36 @@ class LocalTimeField(forms.CharField):
             raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
 
 
+WHERE_ORDER = ("property", "operator", "value")
+
+
+def key_ordered(data: Mapping[str, Any], keys: Iterable[str]) -> dict[str, Any]:
+    """`data` with `keys` first, in that order. PostgreSQL's jsonb keeps no key order, and a
+    file reads best in the order the forms declare."""
+    out = {key: data[key] for key in keys if key in data}
+    out.update((key, value) for key, value in data.items() if key not in out)
+    return out
+
+
+def _where_ordered(value: Any) -> Any:
+    if not isinstance(value, list):
+        return value
+    return [key_ordered(item, WHERE_ORDER) if isinstance(item, dict) else item for item in value]
+
+
 class StepType(RegisteredType):
     # The keys holding step lists, validated by the tree walker, e.g. ("then", "else").
     step_lists: ClassVar[tuple[str, ...]] = ()
+
+    def key_order(self, step: Mapping[str, Any]) -> tuple[str, ...]:
+        return ("id", "type", *self.form.base_fields, *self.step_lists)
+
+    def ordered(self, step: Mapping[str, Any]) -> dict[str, Any]:
+        """A stored step (not its nested steps) with its keys in the documented order."""
+        out = key_ordered(step, self.key_order(step))
+        if "where" in out:
+            out["where"] = _where_ordered(out["where"])
+        return out
 
     def known_keys(self) -> set[str]:
         return set(self.form.base_fields) | set(self.step_lists)
@@ -176,6 +203,16 @@ class WaitFor(StepType):
         return f"wait for {options.get('event')}{key}, at most {_duration_text(options)}"
 
 
+def _condition_ordered(entry: Any) -> Any:
+    handler = conditions.get(str(entry.get("id"))) if isinstance(entry, dict) else None
+    if handler is None:
+        return entry
+    out = key_ordered(entry, ("id", *handler.form.base_fields))
+    if "where" in out:
+        out["where"] = _where_ordered(out["where"])
+    return out
+
+
 class BranchForm(forms.Form):
     match = forms.ChoiceField(
         required=False,
@@ -190,6 +227,14 @@ class Branch(StepType):
     label = "if {match} of the conditions hold"
     form = BranchForm
     step_lists = ("then", "else")
+
+    def key_order(self, step: Mapping[str, Any]) -> tuple[str, ...]:
+        return ("id", "type", "conditions", *self.form.base_fields, *self.step_lists)
+
+    def ordered(self, step: Mapping[str, Any]) -> dict[str, Any]:
+        out = super().ordered(step)
+        out["conditions"] = [_condition_ordered(entry) for entry in out.get("conditions") or []]
+        return out
 
     def describe(self, options: dict[str, Any]) -> str:
         count = len(options.get("conditions") or [])
@@ -230,6 +275,15 @@ class Split(StepType):
     id = "split"
     label = "split at random (holdout {holdout}%)"
     form = SplitForm
+
+    def key_order(self, step: Mapping[str, Any]) -> tuple[str, ...]:
+        return ("id", "type", *self.form.base_fields, "arms")
+
+    def ordered(self, step: Mapping[str, Any]) -> dict[str, Any]:
+        out = super().ordered(step)
+        if isinstance(out.get("arms"), list):
+            out["arms"] = [key_ordered(arm, ("weight", "steps")) for arm in out["arms"]]
+        return out
 
     def describe(self, options: dict[str, Any]) -> str:
         weights = ":".join(str(arm.get("weight")) for arm in options.get("arms") or [])
@@ -290,6 +344,11 @@ class Action(StepType):
     id = "action"
     label = "{action}"
     form = ActionStepForm
+
+    def key_order(self, step: Mapping[str, Any]) -> tuple[str, ...]:
+        handler = actions.get(str(step.get("action")))
+        fields = tuple(handler.form.base_fields) if handler is not None else ()
+        return ("id", "type", "action", *fields)
 
     def describe(self, options: dict[str, Any]) -> str:
         handler = actions.get(str(options.get("action")))

@@ -14,6 +14,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import transaction
 
 from journeys.models import Journey
+from journeys.steps import WHERE_ORDER, key_ordered, steps
 from journeys.validation import journey_validate
 
 
@@ -42,11 +43,14 @@ def _represent_flow_list(dumper: yaml.SafeDumper, data: _FlowList) -> yaml.Node:
 _Dumper.add_representer(_Flow, _represent_flow)
 _Dumper.add_representer(_FlowList, _represent_flow_list)
 
-# The keys of a step that hold step lists; a split's arms hold them one level down.
-_STEP_LISTS = ("then", "else", "matched", "timed_out", "steps")
+# The keys of a step that hold step lists; a split's arms hold them one level down ("steps").
+_STEP_LISTS = ("then", "else", "matched", "timed_out")
 
 
 def _styled_step(step: dict[str, Any]) -> dict[str, Any]:
+    handler = steps.get(str(step.get("type")))
+    if handler is not None:
+        step = handler.ordered(step)
     nested = [key for key in (*_STEP_LISTS, "arms") if key in step]
     if not nested:
         return _Flow(step)
@@ -55,12 +59,16 @@ def _styled_step(step: dict[str, Any]) -> dict[str, Any]:
         if key in _STEP_LISTS:
             out[key] = [_styled_step(child) for child in value]
         elif key == "arms":
-            out[key] = [_styled_step(arm) for arm in value]
+            out[key] = [_styled_arm(arm) for arm in value]
         elif isinstance(value, list):
             out[key] = _FlowList(_Flow(v) if isinstance(v, dict) else v for v in value)
         else:
             out[key] = value
     return out
+
+
+def _styled_arm(arm: dict[str, Any]) -> dict[str, Any]:
+    return {**arm, "steps": [_styled_step(child) for child in arm.get("steps") or []]}
 
 
 def journey_document(snapshot: dict[str, Any]) -> dict[str, Any]:
@@ -73,7 +81,10 @@ def journey_document(snapshot: dict[str, Any]) -> dict[str, Any]:
         out["status"] = snapshot["status"]
     out["reentry"] = _Flow(snapshot["reentry"])
     if snapshot["goal"]:
-        out["goal"] = _Flow(snapshot["goal"])
+        goal = key_ordered(snapshot["goal"], ("event", "within_days", "where"))
+        if "where" in goal:
+            goal["where"] = _FlowList(_Flow(key_ordered(f, WHERE_ORDER)) for f in goal["where"])
+        out["goal"] = _Flow(goal)
     if snapshot["entry_segment"]:
         out["entry_segment"] = snapshot["entry_segment"]
     out["steps"] = [_styled_step(step) for step in snapshot["steps"]]

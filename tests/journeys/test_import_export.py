@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from io import StringIO
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -93,6 +94,25 @@ def test_the_same_slug_twice_in_one_file_is_refused() -> None:
 def test_export_writes_the_example_exactly_as_documented() -> None:
     journeys_import(text=EXAMPLE_YAML)
     assert journeys_export() == EXAMPLE_YAML
+
+
+def _reversed(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _reversed(value[key]) for key in reversed(list(value))}
+    if isinstance(value, list):
+        return [_reversed(item) for item in value]
+    return value
+
+
+def test_export_writes_keys_in_the_documented_order_whatever_the_stored_order() -> None:
+    # PostgreSQL's jsonb keeps no key order; storing them reversed does the same on SQLite.
+    journey_save(example(), via="test")
+    JourneyVersion.objects.update(steps=_reversed(example()["steps"]))
+    Journey.objects.update(goal_where=[{"value": "web", "operator": "equals", "property": "src"}])
+    assert journeys_export() == EXAMPLE_YAML.replace(
+        "within_days: 7}",
+        "within_days: 7, where: [{property: src, operator: equals, value: web}]}",
+    )
 
 
 def test_export_then_import_changes_nothing() -> None:
