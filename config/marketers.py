@@ -50,4 +50,12 @@ MARKETER_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         # Firings are the ledger: marketers read them and may retry a failed one (change).
         "triggerfiring": ("view", "change"),
     },
+    "journeys": {
+        # Steps change through the validated import for now; in admin marketers change the
+        # settings (name, enabled, paused) and read the rest.
+        "journey": ("view", "change"),
+        "journeyversion": ("view",),
+        "enrollment": ("view",),
+        "steprun": ("view",),
+    },
 }

@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "segments",
     "campaigns",
     "triggers",
+    "journeys",
     "devtools",
 ]
 

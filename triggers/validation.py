@@ -45,7 +45,11 @@ class FieldError:
         return f"{self.path}: {self.message}"
 
 
-def _entries(kind: str, raw: Any, registry: Any, errors: list[FieldError]) -> list[dict[str, Any]]:
+def entries_validate(
+    kind: str, raw: Any, registry: Any, errors: list[FieldError]
+) -> list[dict[str, Any]]:
+    """A list of {"id": ..., options} entries of one registry, each checked by its form;
+    `kind` is the list's path ("conditions", or a journey branch's "steps[1].conditions")."""
     if not isinstance(raw, list):
         errors.append(FieldError(kind, 'a list of {"id": ..., options} objects.'))
         return []
@@ -161,6 +165,6 @@ def rule_validate(data: dict[str, Any]) -> tuple[dict[str, Any], list[FieldError
     if audience is not None and not Segment.objects.filter(slug=str(audience)).exists():
         errors.append(FieldError("audience_segment", f"no segment with the slug {audience!r}."))
     out["audience_segment"] = audience
-    out["conditions"] = _entries("conditions", data.get("conditions"), conditions, errors)
-    out["actions"] = _entries("actions", data.get("actions"), actions, errors)
+    out["conditions"] = entries_validate("conditions", data.get("conditions"), conditions, errors)
+    out["actions"] = entries_validate("actions", data.get("actions"), actions, errors)
     return out, errors

@@ -10,7 +10,7 @@ from django.core.management.base import CommandError
 
 from core.management import SubcommandCommand
 
-APPS = ("crm", "segments", "campaigns", "triggers", "devtools")
+APPS = ("crm", "segments", "campaigns", "triggers", "journeys", "devtools")
 
 
 def test_each_app_has_one_command_and_it_takes_subcommands() -> None:
