@@ -21,7 +21,8 @@ import importlib
 from argparse import SUPPRESS
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -93,3 +94,51 @@ class SubcommandCommand(BaseCommand):
         if name not in by_name:
             raise CommandError(f"choose a subcommand: {', '.join(by_name)}")
         by_name[name].handler(self, options)
+
+
+class ImportReport(Protocol):
+    """What a file import reports: slugs created, updated and unchanged, or every error."""
+
+    @property
+    def created(self) -> Sequence[str]: ...
+    @property
+    def updated(self) -> Sequence[str]: ...
+    @property
+    def unchanged(self) -> Sequence[str]: ...
+    @property
+    def errors(self) -> Sequence[str]: ...
+
+
+def input_text(path: Path) -> str:
+    """The text of a file named on the command line, or a CommandError naming it."""
+    if not path.is_file():
+        raise CommandError(f"{path}: no such file")
+    return path.read_text(encoding="utf-8")
+
+
+def output_write(command: BaseCommand, text: str, output: str | None) -> Path | None:
+    """`text` to the file `output` names (returned), or to stdout when there is none."""
+    if not output:
+        command.stdout.write(text, ending="")
+        return None
+    target = Path(output)
+    if target.exists() and not target.is_file():
+        raise CommandError(f"{target} is not a regular file; refusing to replace it.")
+    target.write_text(text, encoding="utf-8")
+    return target
+
+
+def import_report_write(command: BaseCommand, path: Path, report: ImportReport) -> None:
+    """Every error (and a CommandError: nothing was imported), else the counts and slugs."""
+    if report.errors:
+        for error in report.errors:
+            command.stderr.write(f"{path}: {error}\n")
+        raise CommandError(f"nothing imported: {len(report.errors)} problem(s) in {path}")
+    command.stdout.write(
+        f"created {len(report.created)}, updated {len(report.updated)}, "
+        f"unchanged {len(report.unchanged)}\n"
+    )
+    for slug in report.created:
+        command.stdout.write(f"  created {slug}\n")
+    for slug in report.updated:
+        command.stdout.write(f"  updated {slug}\n")

@@ -8,7 +8,13 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from core.management import Subcommand, SubcommandCommand
+from core.management import (
+    Subcommand,
+    SubcommandCommand,
+    import_report_write,
+    input_text,
+    output_write,
+)
 from triggers.models import TriggerRule
 
 
@@ -16,35 +22,16 @@ def _export(command: BaseCommand, options: dict[str, Any]) -> None:
     from triggers.yaml_io import rules_export
 
     text = rules_export(slugs=options["slugs"] or None)
-    if options.get("output"):
-        target = Path(options["output"])
-        if target.exists() and not target.is_file():
-            raise CommandError(f"{target} is not a regular file; refusing to replace it.")
-        target.write_text(text, encoding="utf-8")
+    target = output_write(command, text, options.get("output"))
+    if target is not None:
         command.stdout.write(f"wrote {text.count(chr(10) + '- name:')} rule(s) to {target}\n")
-    else:
-        command.stdout.write(text, ending="")
 
 
 def _import(command: BaseCommand, options: dict[str, Any]) -> None:
     from triggers.yaml_io import rules_import
 
     path = Path(options["file"])
-    if not path.is_file():
-        raise CommandError(f"{path}: no such file")
-    report = rules_import(text=path.read_text(encoding="utf-8"))
-    if report.errors:
-        for error in report.errors:
-            command.stderr.write(f"{path}: {error}\n")
-        raise CommandError(f"nothing imported: {len(report.errors)} problem(s) in {path}")
-    command.stdout.write(
-        f"created {len(report.created)}, updated {len(report.updated)}, "
-        f"unchanged {len(report.unchanged)}\n"
-    )
-    for slug in report.created:
-        command.stdout.write(f"  created {slug}\n")
-    for slug in report.updated:
-        command.stdout.write(f"  updated {slug}\n")
+    import_report_write(command, path, rules_import(text=input_text(path)))
 
 
 def _dry_run(command: BaseCommand, options: dict[str, Any]) -> None:
