@@ -255,6 +255,37 @@ class Enrollment(models.Model):
         blank=True,
         help_text="Why the contact left, e.g. goal order_completed.",
     )
+    step_started_at = models.DateTimeField(
+        "at step since",
+        null=True,
+        blank=True,
+        help_text="When the contact reached its current step (a wait_for counts events from "
+        "here), e.g. 2026-03-01 13:00.",
+    )
+    awaiting_event = models.CharField(
+        "awaiting event",
+        max_length=100,
+        blank=True,
+        default="",
+        help_text="The event a wait_for step waits for; empty otherwise, e.g. cart_updated.",
+    )
+    conversion_event = models.ForeignKey(
+        "crm.Event",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name="goal event",
+        help_text="The event that reached the goal, e.g. order_completed #881.",
+    )
+    conversion_value = models.DecimalField(
+        "conversion value",
+        max_digits=14,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="The goal event's value, e.g. 42.50.",
+    )
     entry_properties = models.JSONField(
         "entry properties",
         default=dict,
