@@ -219,6 +219,11 @@ class BranchForm(forms.Form):
         choices=[("all", "all"), ("any", "any")],
         help_text="all: every condition must hold; any: one is enough. e.g. all",
     )
+    since_entry = forms.BooleanField(
+        required=False,
+        help_text="Count only events since the contact entered the journey (each condition's "
+        "window still applies), e.g. true",
+    )
 
 
 @steps.register
@@ -238,7 +243,8 @@ class Branch(StepType):
 
     def describe(self, options: dict[str, Any]) -> str:
         count = len(options.get("conditions") or [])
-        return f"if {options.get('match') or 'all'} of {count} condition(s) hold"
+        since = " since entry" if options.get("since_entry") else ""
+        return f"if {options.get('match') or 'all'} of {count} condition(s) hold{since}"
 
     def known_keys(self) -> set[str]:
         return super().known_keys() | {"conditions"}
@@ -249,6 +255,8 @@ class Branch(StepType):
         out = super().clean_step(options, path, walk, problems)
         if out.get("match") == "all":
             out.pop("match")  # the default: stored absent, so both spellings are one version
+        if not out.get("since_entry"):
+            out.pop("since_entry", None)  # the same: absent is false
         found: list[FieldError] = []
         out["conditions"] = entries_validate(
             f"{path}.conditions", options.get("conditions"), conditions, found
