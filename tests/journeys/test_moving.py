@@ -3,7 +3,11 @@ contacts, a removed step that holds contacts must be answered before anything mo
 
 from __future__ import annotations
 
+from io import StringIO
+
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from journeys.models import Enrollment, Journey, JourneyVersion, StepRun
 from journeys.moving import EXIT, MoveRefused, enrollments_move, move_plan
@@ -84,3 +88,23 @@ def test_mapping_onto_a_step_runs_it_now_and_bad_mappings_are_named() -> None:
     rows = Enrollment.objects.filter(pk__in=ids)
     assert {(r.version_id, r.step_id, r.status) for r in rows} == {(v2.pk, "done", "active")}
     assert all(r.due_at is not None for r in rows)
+
+
+def test_the_move_command_shows_then_applies_and_names_unanswered_steps() -> None:
+    journey, v1, v2 = _versions()
+    _enrol(v1, "cool-off", 1)
+    _enrol(v1, "sms-1", 2)
+    with pytest.raises(CommandError) as refused:
+        call_command("journeys", "move", journey.slug, "--from-version", "1", stdout=StringIO())
+    assert "sms-1: 2 contact(s) need --map sms-1=…" in str(refused.value)
+    out = StringIO()
+    args = ("journeys", "move", journey.slug, "--from-version", "1", "--map", "sms-1=exit")
+    call_command(*args, stdout=out)
+    assert out.getvalue() == (
+        "cool-off: 1 contact(s) stays at it\n"
+        "sms-1: 2 contact(s) goes to exit\n"
+        "nothing moved: add --apply to move them\n"
+    )
+    call_command(*args, "--apply", stdout=(out := StringIO()))
+    assert out.getvalue().endswith("moved 3 contact(s) from version 1 to version 2\n")
+    assert Enrollment.objects.filter(version=v2).count() == 3

@@ -1,4 +1,4 @@
-"""`python manage.py journeys import|export`."""
+"""`python manage.py journeys import|export|move`."""
 
 from __future__ import annotations
 
@@ -58,4 +58,5 @@ class Command(SubcommandCommand):
         Subcommand(
             "import", "Validate and load a YAML file (all or nothing).", _import, _import_arguments
         ),
+        Subcommand.from_module("move", "journeys.cli.move"),
     ]
