@@ -90,16 +90,15 @@ _PROFILE_FIELDS: dict[str, Any] = {
 # --- The Segment-compatible endpoints (crm/api/segment.py) -----------------------------------
 
 _SEGMENT_COMMON = (
-    " The API key may be sent as `Authorization: Bearer <key>`, as the HTTP Basic username with "
-    "an empty password, or as `writeKey` in the body; the body may be gzip-encoded "
-    "(`Content-Encoding: gzip`). A call is at most 32 KB, a batch 500 KB, both measured "
-    "decompressed. `messageId` is the deduplication id: a call whose messageId was already "
-    "recorded is answered `duplicate` and changes nothing. A person is named by `userId` "
-    "(the contact's external id) or, before anyone knows who they are, by `anonymousId` (a "
-    "contact with external id `anonymous:<anonymousId>`); a call carrying both merges the "
-    "anonymous contact, history included, into the identified one. Fields of the spec that "
-    "Cadence does not use (`context`, `integrations`, `channel`, ...) are accepted and not "
-    "stored."
+    " The Segment-compatible endpoints (/track, /identify, /page, /screen, /alias, /batch) "
+    "also take the key as the HTTP Basic username with an empty password, or as `writeKey` "
+    "in the body, and read gzip bodies (`Content-Encoding: gzip`); a call is at most 32 KB "
+    "and a batch 500 KB, both measured decompressed. A person is named by `userId` (the "
+    "contact's external id) or, before anyone knows who they are, by `anonymousId` (a contact "
+    "with external id `anonymous:<anonymousId>`); a call carrying both merges the anonymous "
+    "contact, history included, into the identified one. `messageId` deduplicates track, "
+    "page and screen calls. Fields of the spec that Cadence does not use (`context`, "
+    "`integrations`, `channel`, ...) are accepted and not stored."
 )
 _SEGMENT_SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"basicAuth": []}]
 _SEGMENT_ID = {"type": ["string", "integer", "null"], "maxLength": 255}
@@ -230,7 +229,7 @@ def _segment_operation(kind: str, summary: str, description: str, schema: str) -
         "post": {
             "operationId": f"segment{kind.capitalize()}",
             "summary": summary,
-            "description": description + _SEGMENT_COMMON,
+            "description": description,
             "security": _SEGMENT_SECURITY,
             "requestBody": {
                 "required": True,
@@ -337,7 +336,7 @@ _SCHEMA: dict[str, Any] = {
             "`Authorization: Bearer <key>`. Bodies and answers are JSON; times are ISO 8601 "
             "with a zone and come back in UTC. Each key has a sustained rate and a burst over "
             "all endpoints together; beyond either a request answers 429 with a Retry-After "
-            "header (seconds). An unknown path or contact id answers a JSON 404."
+            "header (seconds). An unknown path or contact id answers a JSON 404." + _SEGMENT_COMMON
         ),
     },
     "servers": [{"url": "/api/v1"}],

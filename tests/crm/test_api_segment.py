@@ -397,6 +397,19 @@ def test_a_body_that_is_not_gzip_says_so(key: str) -> None:
     assert "not valid gzip" in answer.json()["error"]
 
 
+def test_an_encoding_other_than_gzip_is_415(key: str) -> None:
+    answer = Client().post(
+        "/api/v1/batch",
+        data=b"{}",
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {key}",
+        HTTP_CONTENT_ENCODING="br",
+    )
+
+    assert answer.status_code == 415
+    assert answer.json()["error"] == "Content-Encoding 'br' is not supported; use gzip"
+
+
 # --- Authentication ----------------------------------------------------------------------------
 
 CALL = {"userId": "u-30", "event": "Clicked"}
@@ -560,7 +573,8 @@ def test_the_schema_documents_each_segment_endpoint_and_every_reference_resolves
     for path in ("/track", "/identify", "/page", "/screen", "/alias", "/batch"):
         operation = schema["paths"][path]["post"]
         assert {"bearerAuth": []} in operation["security"]
-        assert "writeKey" in operation["description"]
+        assert operation["description"]
+    assert "`writeKey`" in schema["info"]["description"]
     assert schema["components"]["securitySchemes"]["basicAuth"]["scheme"] == "basic"
     references: list[str] = []
     stack: list[Any] = [schema]

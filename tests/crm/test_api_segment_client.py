@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -84,3 +85,16 @@ def test_segments_client_with_a_wrong_key_reports_the_refusal(live_server: Any) 
 
     assert [error.status for error in errors] == [401]
     assert not Event.objects.exists()
+
+
+@pytest.mark.browser
+def test_the_docs_page_shows_the_segment_endpoints_in_a_browser(
+    live_server: Any, page: Any, tmp_path: Path
+) -> None:
+    page.goto(f"{live_server.url}/api/v1/docs")
+    page.screenshot(path=str(tmp_path / "api-docs.png"), full_page=True)
+
+    text = page.inner_text("body")
+    for endpoint in ("track", "identify", "page", "screen", "alias", "batch"):
+        assert f"POST /{endpoint}" in text
+    assert "HTTP Basic username" in text
