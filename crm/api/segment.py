@@ -159,10 +159,11 @@ def _record(calls: Sequence[tuple[int, SegmentCall]], results: list[dict[str, An
     links: list[IdentityLink] = []
     for _, call in calls:
         if call.previous_id:
-            others = (call.previous_id, anonymous_external_id(call.previous_id))
-            links.append(IdentityLink(call.external_id, others))
+            previous = (call.previous_id, anonymous_external_id(call.previous_id))
+            links.append(IdentityLink(call.external_id, previous))
         elif call.user_id and call.anonymous_id:
-            links.append(IdentityLink(call.user_id, (anonymous_external_id(call.anonymous_id),)))
+            anonymous = (anonymous_external_id(call.anonymous_id),)
+            links.append(IdentityLink(call.user_id, anonymous, anonymous_only=True))
     linked = identities_link(links, merged_by="api: Segment identify/alias")
 
     identifies = [(index, call) for index, call in calls if call.contact is not None]

@@ -33,10 +33,16 @@ def anonymous_external_id(anonymous_id: str) -> str:
 
 @dataclass(frozen=True)
 class IdentityLink:
-    """`others` (external ids) are the same person as the contact holding `external_id`."""
+    """`others` (external ids) are the same person as the contact holding `external_id`.
+
+    With `anonymous_only`, a contact holding an `other` is folded in only while it is still
+    the anonymous visitor itself (its own external id is that `other`): a browser that two
+    people signed in on must not merge them, and once the anonymous id belongs to the first,
+    the second's calls carrying it are simply theirs."""
 
     external_id: str
     others: tuple[str, ...]
+    anonymous_only: bool = False
 
 
 def identities_link(links: Sequence[IdentityLink], *, merged_by: str) -> dict[str, int]:
@@ -70,12 +76,22 @@ def identities_link(links: Sequence[IdentityLink], *, merged_by: str) -> dict[st
         }
     )
 
+    holders = {
+        contact_id
+        for link in links
+        for other in link.others
+        if (contact_id := holder(other)) is not None
+    }
+    own_external_id = dict(Contact.objects.filter(pk__in=holders).values_list("pk", "external_id"))
     aliases: dict[str, ContactAlias] = {}
     merges: list[tuple[int, int]] = []
     for link in links:
         target = contact_of[link.external_id]
         for other in link.others:
             other_contact = holder(other)
+            taken = other_contact is not None and own_external_id.get(other_contact) != other
+            if link.anonymous_only and taken:
+                continue  # someone identified holds this anonymous id: theirs, not to merge
             if other_contact is None:
                 aliases.setdefault(
                     other,

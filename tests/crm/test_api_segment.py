@@ -557,6 +557,52 @@ def test_anonymous_then_identified_within_one_batch_ends_on_one_contact(key: str
     assert Event.objects.filter(contact=contact("u-42")).count() == 2
 
 
+def test_two_people_signing_in_on_one_browser_stay_two_contacts(key: str) -> None:
+    post("page", {"anonymousId": "a-46", "name": "Home", "timestamp": WHEN}, key=key)
+    post("identify", {"userId": "u-46", "anonymousId": "a-46"}, key=key)
+
+    post(
+        "track",
+        {"userId": "u-47", "anonymousId": "a-46", "event": "Signed Up", "timestamp": WHEN},
+        key=key,
+    )
+
+    first, second = contact("u-46"), contact("u-47")
+    assert list(Event.objects.filter(contact=first).values_list("type", flat=True)) == [
+        "page_viewed"
+    ]
+    assert list(Event.objects.filter(contact=second).values_list("type", flat=True)) == [
+        "signed_up"
+    ]
+
+
+def test_a_batch_costs_a_few_queries_not_one_per_call(
+    key: str, django_assert_max_num_queries: Any
+) -> None:
+    def calls(count: int, offset: int) -> list[dict[str, Any]]:
+        return [
+            {
+                "type": "track",
+                "userId": f"u-{offset + i}",
+                "anonymousId": f"a-{offset + i}",
+                "event": "Product Viewed",
+                "messageId": f"m-{offset + i}",
+            }
+            for i in range(count)
+        ]
+
+    post("batch", {"batch": calls(20, 0)}, key=key)  # warm: the key, the cache table
+    with django_assert_max_num_queries(60) as small:
+        post("batch", {"batch": calls(20, 1000)}, key=key)
+    # 400 new people, each with an anonymous id to alias: lookups go by 500 values, and
+    # SQLite splits an insert by its parameter limit, so a few more queries, never 400.
+    with django_assert_max_num_queries(60) as large:
+        post("batch", {"batch": calls(400, 2000)}, key=key)
+
+    assert len(large.captured_queries) - len(small.captured_queries) <= 15
+    assert Event.objects.count() == 440
+
+
 def test_a_user_id_may_not_pose_as_an_anonymous_contact(key: str) -> None:
     answer = post("track", {"userId": "anonymous:a-43", "event": "X"}, key=key)
 
