@@ -221,6 +221,68 @@ def test_batch_takes_every_kind_and_answers_each_call_by_index(key: str) -> None
     ]
 
 
+def test_a_rudderstack_shaped_batch_with_fields_cadence_does_not_use_is_recorded(key: str) -> None:
+    answer = post(
+        "batch",
+        {
+            "batch": [
+                {
+                    "type": "track",
+                    "event": "Product Added",
+                    "userId": "u-50",
+                    "anonymousId": "a-50",
+                    "rudderId": "3c9a1a6e-0a5f-4d4c-9c2d-6c1c8d1f0a11",
+                    "messageId": "rs-1",
+                    "channel": "web",
+                    "context": {"library": {"name": "RudderLabs JavaScript SDK"}},
+                    "integrations": {"All": True},
+                    "originalTimestamp": WHEN,
+                    "sentAt": WHEN,
+                    "properties": {"sku": "SKU-1"},
+                }
+            ],
+            "sentAt": WHEN,
+        },
+        auth=basic(key),
+    )
+
+    assert answer.json()["results"][0]["status"] == "accepted"
+    event = Event.objects.get()
+    assert (event.type, event.properties, event.client_id) == (
+        "product_added",
+        {"sku": "SKU-1"},
+        "rs-1",
+    )
+
+
+def test_bodies_and_calls_of_the_wrong_shape_are_named(key: str) -> None:
+    assert post("batch", [1, 2], key=key).json()["errors"] == [
+        {"field": "", "message": "must be an object"}
+    ]
+    assert post("batch", {"batch": "calls"}, key=key).json()["errors"] == [
+        {"field": "batch", "message": "must be a list"}
+    ]
+    bad_sent_at = post("batch", {"batch": [], "sentAt": "soon"}, key=key)
+    assert bad_sent_at.status_code == 400
+    assert bad_sent_at.json()["errors"][0]["field"] == "sentAt"
+    answer = post(
+        "batch",
+        {"batch": ["track", {"type": "track", "userId": "u-51", "event": "E", "context": []}]},
+        key=key,
+    )
+    assert [r["error"] for r in answer.json()["results"]] == [
+        "batch[0]: a call must be an object, got 'track'",
+        "batch[1].context: must be an object, got []",
+    ]
+
+
+def test_a_write_key_that_is_not_a_string_is_401() -> None:
+    answer = post("track", {**CALL, "writeKey": 12345})
+
+    assert answer.status_code == 401
+    assert "writeKey" in answer.json()["error"]
+
+
 # --- Times -------------------------------------------------------------------------------------
 
 
