@@ -116,6 +116,14 @@ def test_page_is_a_page_viewed_event_with_its_name_and_properties(key: str) -> N
     assert event.contact.external_id == "anonymous:anon-7"
 
 
+def test_screen_is_a_screen_viewed_event(key: str) -> None:
+    answer = post("screen", {"userId": "u-8", "name": "Checkout", "timestamp": WHEN}, key=key)
+
+    assert answer.status_code == 200
+    event = Event.objects.get()
+    assert (event.type, event.properties) == ("screen_viewed", {"name": "Checkout"})
+
+
 def test_identify_upserts_the_contact_with_its_traits(key: str) -> None:
     answer = post(
         "identify",
