@@ -183,7 +183,9 @@ _SEGMENT_CALLS: dict[str, dict[str, Any]] = {
     "identify": {
         "summary": "Create or update a contact (Segment identify)",
         "description": (
-            "Upserts the contact of userId (else of anonymousId). Traits `email`, `phone`, "
+            "Upserts the contact of userId; without one, the contact of the email or phone "
+            "trait (the anonymous visitor is then merged into it), else the anonymous "
+            "visitor's own. Traits `email`, `phone`, "
             "`firstName`/`first_name`, `lastName`/`last_name` and `name` (split at its first "
             "space when no first or last name is given) are contact fields, checked as in "
             "POST /contacts; every other trait is kept in the contact's attributes (null "

@@ -154,7 +154,8 @@ def _segment(request: HttpRequest, *, kind: str | None) -> HttpResponse:
 
 def _record(calls: Sequence[tuple[int, SegmentCall]], results: list[dict[str, Any]]) -> None:
     """Tie ids together first (so that this batch's events already land on one contact),
-    then upsert the identified contacts, then record the events; fill in `results`."""
+    then upsert the identified contacts and tie the anonymous ids of those identified by an
+    address alone, then record the events; fill in `results`."""
     contact_of: dict[int, int] = {}
     links: list[IdentityLink] = []
     for _, call in calls:
@@ -172,9 +173,15 @@ def _record(calls: Sequence[tuple[int, SegmentCall]], results: list[dict[str, An
         source=ConsentRecord.Source.API,
     )
     changed: dict[int, bool] = {}
-    for (index, _), result in zip(identifies, upserted, strict=True):
+    addressed: list[IdentityLink] = []
+    for (index, call), result in zip(identifies, upserted, strict=True):
         contact_of[index] = result.contact_id
         changed[index] = result.changed
+        if call.anonymous_link and call.anonymous_id:
+            anonymous = (anonymous_external_id(call.anonymous_id),)
+            link = IdentityLink("", anonymous, anonymous_only=True, contact_id=result.contact_id)
+            addressed.append(link)
+    identities_link(addressed, merged_by="api: Segment identify")
 
     tracked = [(index, call.event) for index, call in calls if call.event is not None]
     ingested = events_ingest([event for _, event in tracked], source=SOURCE) if tracked else []

@@ -49,6 +49,8 @@ class SegmentCall:
     event: EventInput | None = None  # track, page, screen
     contact: ContactInput | None = None  # identify
     previous_id: str | None = None  # alias
+    # identify by an address without a userId: the anonymous id is tied to the contact after
+    anonymous_link: bool = False
 
     @property
     def external_id(self) -> str:
@@ -203,6 +205,13 @@ def _identify(
         return None, errors
     contact: dict[str, Any] = {"external_id": call.external_id}
     names = {"external_id": "userId" if call.user_id else "anonymousId", "attributes": "traits"}
+    if not call.user_id and any(
+        isinstance(traits.get(trait), str) and traits[trait].strip() for trait in ("email", "phone")
+    ):
+        # Someone not signed in who gives an address (a newsletter form): the address names
+        # them, perhaps a known customer whose own external id must stay; the anonymous id is
+        # tied to them afterwards (SegmentCall.anonymous_link).
+        del contact["external_id"]
     attributes: dict[str, Any] = {}
     for trait, value in traits.items():
         field = _TRAIT_FIELDS.get(trait)
@@ -222,6 +231,7 @@ def _identify(
     if parsed is None:
         return None, _rename(problems, names)
     call.contact = parsed
+    call.anonymous_link = "external_id" not in contact
     return call, []
 
 

@@ -33,23 +33,25 @@ def anonymous_external_id(anonymous_id: str) -> str:
 
 @dataclass(frozen=True)
 class IdentityLink:
-    """`others` (external ids) are the same person as the contact holding `external_id`.
+    """`others` (external ids) are the same person as the contact holding `external_id`, or
+    as contact `contact_id` when given (someone known by email or phone only).
 
-    With `anonymous_only`, a contact holding an `other` is folded in only while it is still
-    the anonymous visitor itself (its own external id is that `other`): a browser that two
-    people signed in on must not merge them, and once the anonymous id belongs to the first,
-    the second's calls carrying it are simply theirs."""
+    With `anonymous_only`, a contact holding an `other` is not folded in once it has a user
+    id of its own (an external id other than that `other`): a browser two people signed in
+    on must not merge them, and once the anonymous id belongs to the first, the second's
+    calls carrying it are simply theirs."""
 
     external_id: str
     others: tuple[str, ...]
     anonymous_only: bool = False
+    contact_id: int | None = None
 
 
 def identities_link(links: Sequence[IdentityLink], *, merged_by: str) -> dict[str, int]:
-    """Fold every contact holding one of a link's `others` into the contact holding its
-    `external_id` (created when nobody holds it yet and there is something to tie to it); an
-    `other` nobody holds yet becomes an alias of that contact, so that its first call lands
-    there too. Returns {external id: contact id} of the links' contacts.
+    """Fold every contact holding one of a link's `others` into the link's contact (the one
+    holding `external_id`, created when nobody holds it yet; or `contact_id`); an `other`
+    nobody holds yet becomes an alias of that contact, so that its first call lands there
+    too. Returns {external id: contact id} of the links named by external id.
 
     Lookups and creations are set-based over the whole batch; merges are one transaction
     each, and only happen the first time two ids meet (afterwards both resolve to one
@@ -57,25 +59,25 @@ def identities_link(links: Sequence[IdentityLink], *, merged_by: str) -> dict[st
     meanwhile) is logged and skipped: the calls' events are still recorded."""
     if not links:
         return {}
-    wanted = {link.external_id for link in links} | {o for link in links for o in link.others}
+    by_id = [link for link in links if link.contact_id is None]
+    wanted = {link.external_id for link in by_id} | {o for link in links for o in link.others}
     found = contacts_by_identifiers(external_ids=wanted)
 
     def holder(external_id: str) -> int | None:
         return found.get((ContactAlias.Kind.EXTERNAL_ID.value, external_id))
 
-    missing = sorted({link.external_id for link in links if holder(link.external_id) is None})
+    missing = sorted({link.external_id for link in by_id if holder(link.external_id) is None})
     created = contacts_upsert(
         [ContactInput(external_id=external_id) for external_id in missing],
         source=ConsentRecord.Source.API,
     )
-    contact_of = {link.external_id: holder(link.external_id) or 0 for link in links}
+    contact_of = {link.external_id: holder(link.external_id) or 0 for link in by_id}
     contact_of.update(
         {
             external_id: result.contact_id
             for external_id, result in zip(missing, created, strict=True)
         }
     )
-
     holders = {
         contact_id
         for link in links
@@ -86,12 +88,9 @@ def identities_link(links: Sequence[IdentityLink], *, merged_by: str) -> dict[st
     aliases: dict[str, ContactAlias] = {}
     merges: list[tuple[int, int]] = []
     for link in links:
-        target = contact_of[link.external_id]
+        target = link.contact_id or contact_of[link.external_id]
         for other in link.others:
             other_contact = holder(other)
-            taken = other_contact is not None and own_external_id.get(other_contact) != other
-            if link.anonymous_only and taken:
-                continue  # someone identified holds this anonymous id: theirs, not to merge
             if other_contact is None:
                 aliases.setdefault(
                     other,
@@ -99,7 +98,11 @@ def identities_link(links: Sequence[IdentityLink], *, merged_by: str) -> dict[st
                         contact_id=target, kind=ContactAlias.Kind.EXTERNAL_ID, value=other
                     ),
                 )
-            elif other_contact != target and (target, other_contact) not in merges:
+                continue
+            own = own_external_id.get(other_contact)
+            if link.anonymous_only and own and own != other:
+                continue  # someone with a user id holds this anonymous id: theirs, not ours
+            if other_contact != target and (target, other_contact) not in merges:
                 merges.append((target, other_contact))
     # A concurrent request may have aliased the same id first; either contact is this person.
     ContactAlias.objects.bulk_create(list(aliases.values()), ignore_conflicts=True)

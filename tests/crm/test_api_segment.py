@@ -627,6 +627,42 @@ def test_anonymous_then_identified_within_one_batch_ends_on_one_contact(key: str
     assert Event.objects.filter(contact=contact("u-42")).count() == 2
 
 
+def test_a_known_customer_giving_their_email_anonymously_keeps_their_own_id(key: str) -> None:
+    post("identify", {"userId": "CUST-1", "traits": {"email": "ines@example.com"}}, key=key)
+    post("page", {"anonymousId": "a-48", "name": "Home", "timestamp": WHEN}, key=key)
+
+    answer = post(
+        "identify", {"anonymousId": "a-48", "traits": {"email": "INES@example.com"}}, key=key
+    )
+
+    ines = contact("CUST-1")
+    assert answer.json()["results"][0]["contact"] == str(ines.uuid)
+    assert Contact.objects.count() == 1
+    assert list(Event.objects.filter(contact=ines).values_list("type", flat=True)) == [
+        "page_viewed"
+    ]
+    # Later anonymous calls from that browser are hers too.
+    post("page", {"anonymousId": "a-48", "name": "Cart", "timestamp": WHEN}, key=key)
+    assert Event.objects.filter(contact=ines).count() == 2
+
+
+def test_a_new_visitor_giving_an_email_keeps_their_history_and_is_found_by_it(
+    key: str,
+) -> None:
+    post("page", {"anonymousId": "a-49", "name": "Home", "timestamp": WHEN}, key=key)
+
+    post("identify", {"anonymousId": "a-49", "traits": {"email": "omar@example.com"}}, key=key)
+
+    [omar] = Contact.objects.all()
+    assert omar.email == "omar@example.com"
+    assert Event.objects.get().contact == omar
+    # Signing up later as a user folds the same person into the user id.
+    post("identify", {"userId": "u-49", "anonymousId": "a-49"}, key=key)
+    user = contact("u-49")
+    assert Contact.objects.count() == 1
+    assert (user.email, Event.objects.get().contact) == ("omar@example.com", user)
+
+
 def test_two_people_signing_in_on_one_browser_stay_two_contacts(key: str) -> None:
     post("page", {"anonymousId": "a-46", "name": "Home", "timestamp": WHEN}, key=key)
     post("identify", {"userId": "u-46", "anonymousId": "a-46"}, key=key)
