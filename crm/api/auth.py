@@ -6,6 +6,8 @@ its prefix, so that staff can tell keys apart in admin without being able to use
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 import functools
 import hashlib
@@ -106,6 +108,44 @@ def _bearer(request: HttpRequest) -> str:
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
+def header_api_key(request: HttpRequest) -> tuple[str, str]:
+    """(key, problem) from the Authorization header: a Bearer token, or HTTP Basic with the key
+    as the username and an empty password (how Segment's and RudderStack's clients send their
+    write key). ("", "") when the header holds neither; a problem names what is wrong."""
+    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer":
+        return credentials.strip(), ""
+    if scheme.lower() != "basic":
+        return "", ""
+    try:
+        decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return "", "the Basic credentials are not base64 of 'key:'"
+    username, _, password = decoded.partition(":")
+    if password:
+        return "", "send the API key as the Basic username with an empty password"
+    return username.strip(), ""
+
+
+def api_key_admit(request: HttpRequest, key: str) -> HttpResponse | None:
+    """Authenticate `key` for this request and count it against the key's rate limits: None
+    when the request may go on (request.api_key is set), else the 401 or 429 to answer."""
+    api_key = api_key_authenticate(key=key) if key else None
+    if api_key is None:
+        return api_key_refused("the API key is wrong or revoked")
+    request.api_key = api_key  # type: ignore[attr-defined]
+    retry_after = api_key_seconds_over_limit(request)
+    if retry_after is not None:
+        return _too_many_requests(retry_after)
+    return None
+
+
+def api_key_refused(message: str) -> JsonResponse:
+    response = json_error(401, message)
+    response["WWW-Authenticate"] = 'Bearer realm="cadence"'
+    return response
+
+
 def api_endpoint(*, methods: tuple[str, ...], authenticated: bool = True) -> Callable[[View], View]:
     """Wrap a view of the API: JSON 405 for other methods, JSON 401 without a valid key, JSON
     429 with Retry-After over the key's rate limits, no CSRF (clients are servers holding a
@@ -123,20 +163,11 @@ def api_endpoint(*, methods: tuple[str, ...], authenticated: bool = True) -> Cal
                 return response
             if authenticated:
                 token = _bearer(request)
-                api_key = api_key_authenticate(key=token) if token else None
-                if api_key is None:
-                    message = (
-                        "the API key is wrong or revoked"
-                        if token
-                        else "send an API key as 'Authorization: Bearer <key>'"
-                    )
-                    response = json_error(401, message)
-                    response["WWW-Authenticate"] = 'Bearer realm="cadence"'
-                    return response
-                request.api_key = api_key  # type: ignore[attr-defined]
-                retry_after = api_key_seconds_over_limit(request)
-                if retry_after is not None:
-                    return _too_many_requests(retry_after)
+                if not token:
+                    return api_key_refused("send an API key as 'Authorization: Bearer <key>'")
+                refused = api_key_admit(request, token)
+                if refused is not None:
+                    return refused
             return view(request, *args, **kwargs)
 
         return wrapped

@@ -87,6 +87,246 @@ _PROFILE_FIELDS: dict[str, Any] = {
     },
 }
 
+# --- The Segment-compatible endpoints (crm/api/segment.py) -----------------------------------
+
+_SEGMENT_COMMON = (
+    " The Segment-compatible endpoints (/track, /identify, /page, /screen, /alias, /batch) "
+    "also take the key as the HTTP Basic username with an empty password, or as `writeKey` "
+    "in the body, and read gzip bodies (`Content-Encoding: gzip`); a call is at most 32 KB "
+    "and a batch 500 KB, both measured decompressed. A person is named by `userId` (the "
+    "contact's external id) or, before anyone knows who they are, by `anonymousId` (a contact "
+    "with external id `anonymous:<anonymousId>`); a call carrying both merges the anonymous "
+    "contact, history included, into the identified one. `messageId` deduplicates track, "
+    "page and screen calls. Fields of the spec that Cadence does not use (`context`, "
+    "`integrations`, `channel`, ...) are accepted and not stored."
+)
+_SEGMENT_SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"basicAuth": []}]
+_SEGMENT_ID = {"type": ["string", "integer", "null"], "maxLength": 255}
+_SEGMENT_FIELDS: dict[str, Any] = {
+    "type": {
+        "enum": ["track", "page", "screen", "identify", "alias"],
+        "description": "Required in a batch; elsewhere, when given, it must match the endpoint.",
+    },
+    "userId": {
+        **_SEGMENT_ID,
+        "description": "The contact's external id. userId or anonymousId is required.",
+        "examples": ["CUST-10042"],
+    },
+    "anonymousId": {
+        **_SEGMENT_ID,
+        "maxLength": 245,
+        "description": "A visitor not yet identified (a cookie id).",
+        "examples": ["8f1c7a52-1b7e-4a5b-9e53-2f0a1d5c0e11"],
+    },
+    "messageId": {
+        **_SEGMENT_ID,
+        "description": "The call's own id; a replay with the same one is a duplicate.",
+        "examples": ["ajs-6f1c0c1d4f0b"],
+    },
+    "timestamp": {
+        **_DATETIME,
+        "description": "When it happened, used as given. Default: see originalTimestamp.",
+    },
+    "originalTimestamp": {
+        **_DATETIME,
+        "description": (
+            "The device's time of the call, corrected for its clock as Segment does: "
+            "received - (sentAt - originalTimestamp). Without either time, the time received."
+        ),
+    },
+    "sentAt": {**_DATETIME, "description": "The device's time of sending (or the batch's)."},
+    "context": {"type": ["object", "null"], "description": "Accepted, not stored."},
+    "integrations": {"type": ["object", "null"], "description": "Accepted, not stored."},
+}
+_SEGMENT_CALLS: dict[str, dict[str, Any]] = {
+    "track": {
+        "summary": "Record an event (Segment track)",
+        "description": (
+            "Recorded as an event whose type is `event` in lowercase with every run of other "
+            "characters than letters and digits made one underscore: `Order Completed` is "
+            "`order_completed`. `properties` are kept as sent; `properties.revenue` (else "
+            "`value`, else `total`) is the event's value and `properties.currency` its currency."
+        ),
+        "required": ["event"],
+        "properties": {
+            "event": {"type": "string", "maxLength": 100, "examples": ["Order Completed"]},
+            "properties": {
+                "type": ["object", "null"],
+                "examples": [{"order_id": "A-1001", "revenue": 42.5, "currency": "EUR"}],
+            },
+        },
+    },
+    "page": {
+        "summary": "Record a page view (Segment page)",
+        "description": (
+            "Recorded as a `page_viewed` event; `name` and `category` join its properties."
+        ),
+        "required": [],
+        "properties": {
+            "name": {"type": ["string", "null"], "examples": ["Pricing"]},
+            "category": {"type": ["string", "null"], "examples": ["Docs"]},
+            "properties": {
+                "type": ["object", "null"],
+                "examples": [{"path": "/pricing", "title": "Pricing", "url": "https://..."}],
+            },
+        },
+    },
+    "screen": {
+        "summary": "Record a screen view (Segment screen)",
+        "description": "Recorded as a `screen_viewed` event, like page.",
+        "required": [],
+        "properties": {
+            "name": {"type": ["string", "null"], "examples": ["Checkout"]},
+            "properties": {"type": ["object", "null"]},
+        },
+    },
+    "identify": {
+        "summary": "Create or update a contact (Segment identify)",
+        "description": (
+            "Upserts the contact of userId; without one, the contact of the email or phone "
+            "trait (the anonymous visitor is then merged into it), else the anonymous "
+            "visitor's own. Traits `email`, `phone`, "
+            "`firstName`/`first_name`, `lastName`/`last_name` and `name` (split at its first "
+            "space when no first or last name is given) are contact fields, checked as in "
+            "POST /contacts; every other trait is kept in the contact's attributes (null "
+            "removes one). Consent is not changed: record it with POST /contacts. A replay "
+            "changes nothing and answers `changed: false`."
+        ),
+        "required": [],
+        "properties": {
+            "traits": {
+                "type": ["object", "null"],
+                "examples": [{"email": "ada@example.com", "firstName": "Ada", "plan": "pro"}],
+            }
+        },
+    },
+    "alias": {
+        "summary": "Tie a previous id to a user (Segment alias)",
+        "description": (
+            "The contact holding previousId (as a user id or an anonymous id) is merged into "
+            "the contact of userId, history included; a previousId nobody holds yet becomes "
+            "an alias, so that its later calls land on that contact."
+        ),
+        "required": ["previousId", "userId"],
+        "properties": {"previousId": {**_SEGMENT_ID, "examples": ["8f1c7a52-..."]}},
+    },
+}
+
+
+def _segment_schema(kind: str) -> dict[str, Any]:
+    call = _SEGMENT_CALLS[kind]
+    return {
+        "type": "object",
+        "required": call["required"],
+        "properties": {
+            **_SEGMENT_FIELDS,
+            **call["properties"],
+            "writeKey": {"type": "string", "description": "The API key, if not in a header."},
+        },
+    }
+
+
+def _segment_operation(kind: str, summary: str, description: str, schema: str) -> dict[str, Any]:
+    return {
+        "post": {
+            "operationId": f"segment{kind.capitalize()}",
+            "summary": summary,
+            "description": description,
+            "security": _SEGMENT_SECURITY,
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"$ref": schema}}},
+            },
+            "responses": {
+                "200": _response(
+                    "One result per call.", {"$ref": "#/components/schemas/SegmentResults"}
+                ),
+                "400": _INVALID,
+                "401": _UNAUTHORISED,
+                "405": _NOT_ALLOWED,
+                "413": _response("A call larger than 32 KB or a batch larger than 500 KB."),
+                "415": _response("A Content-Encoding other than gzip."),
+                "429": _RATE_LIMITED,
+            },
+        }
+    }
+
+
+_SEGMENT_PATHS = {
+    **{
+        f"/{kind}": _segment_operation(
+            kind,
+            call["summary"],
+            call["description"],
+            f"#/components/schemas/Segment{kind.capitalize()}",
+        )
+        for kind, call in _SEGMENT_CALLS.items()
+    },
+    "/batch": _segment_operation(
+        "batch",
+        "Send many calls at once (Segment batch)",
+        (
+            "Each call of `batch` names its `type`; each gets a result in order, and a "
+            "rejected one (its error names it, e.g. `batch[3].traits.email: ...`) never "
+            "rejects the others. The batch's `sentAt` applies to calls without their own. "
+            "This is where Segment's and RudderStack's libraries post (host + /v1/batch)."
+        ),
+        "#/components/schemas/SegmentBatch",
+    ),
+}
+_SEGMENT_SCHEMAS: dict[str, Any] = {
+    **{f"Segment{kind.capitalize()}": _segment_schema(kind) for kind in _SEGMENT_CALLS},
+    "SegmentBatch": {
+        "type": "object",
+        "required": ["batch"],
+        "properties": {
+            "batch": {
+                "type": "array",
+                "items": {
+                    "oneOf": [
+                        {"$ref": f"#/components/schemas/Segment{kind.capitalize()}"}
+                        for kind in _SEGMENT_CALLS
+                    ]
+                },
+            },
+            "sentAt": _SEGMENT_FIELDS["sentAt"],
+            "writeKey": {"type": "string", "description": "The API key, if not in a header."},
+            "context": _SEGMENT_FIELDS["context"],
+        },
+    },
+    "SegmentResults": {
+        "type": "object",
+        "required": ["results"],
+        "properties": {
+            "error": {
+                "type": "string",
+                "description": "Only on a single call that was rejected (status 400).",
+            },
+            "results": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["index", "status", "error"],
+                    "properties": {
+                        "index": {"type": "integer"},
+                        "status": {"enum": ["accepted", "duplicate", "rejected"]},
+                        "error": {
+                            "type": ["string", "null"],
+                            "examples": ["batch[2].timestamp: must be ISO 8601 with a zone"],
+                        },
+                        "contact": {"type": ["string", "null"], "format": "uuid"},
+                        "changed": {
+                            "type": "boolean",
+                            "description": "identify only: whether the contact changed.",
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+
+
 _SCHEMA: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {
@@ -98,7 +338,7 @@ _SCHEMA: dict[str, Any] = {
             "`Authorization: Bearer <key>`. Bodies and answers are JSON; times are ISO 8601 "
             "with a zone and come back in UTC. Each key has a sustained rate and a burst over "
             "all endpoints together; beyond either a request answers 429 with a Retry-After "
-            "header (seconds). An unknown path or contact id answers a JSON 404."
+            "header (seconds). An unknown path or contact id answers a JSON 404." + _SEGMENT_COMMON
         ),
     },
     "servers": [{"url": "/api/v1"}],
@@ -260,6 +500,7 @@ _SCHEMA: dict[str, Any] = {
                 },
             }
         },
+        **_SEGMENT_PATHS,
         "/openapi.json": {
             "get": {
                 "operationId": "openapi",
@@ -288,9 +529,18 @@ _SCHEMA: dict[str, Any] = {
                 "type": "http",
                 "scheme": "bearer",
                 "description": "An API key from `python manage.py crm create-api-key NAME`.",
-            }
+            },
+            "basicAuth": {
+                "type": "http",
+                "scheme": "basic",
+                "description": (
+                    "The API key as the username with an empty password (Segment endpoints "
+                    "only), as Segment's and RudderStack's libraries send their write key."
+                ),
+            },
         },
         "schemas": {
+            **_SEGMENT_SCHEMAS,
             "Error": {
                 "type": "object",
                 "required": ["error"],

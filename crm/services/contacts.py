@@ -97,11 +97,14 @@ def _fold(*, winner: _Entity, loser: _Entity) -> None:
     loser.forward = winner
 
 
-def _apply(entity: _Entity, data: ContactInput) -> None:
+def _apply(entity: _Entity, data: ContactInput, *, through_alias: frozenset[str]) -> None:
+    """`through_alias`: the identifier kinds by which the input found `entity` only through
+    an alias (an address of a contact merged into it); those name it, they do not replace
+    its own address."""
     values = entity.values
     for name in IDENTIFIER_FIELDS:
         given = getattr(data, name)
-        if given is None:
+        if given is None or (name in through_alias and values[name]):
             continue
         current = values[name]
         if name == "email" and given and current and email_key(given) == email_key(current):
@@ -194,10 +197,13 @@ def _plan(inputs: Sequence[ContactInput]) -> _Plan:
     plan = _Plan(entity_of=[], creator_of=[], changed=[], merges=[])
     for data in inputs:
         matched: list[_Entity] = []
+        through_alias: set[str] = set()
         for key in data.identity_keys():
             hit = index.get(key)
             if hit is not None and (entity := hit.resolve()) not in matched:
                 matched.append(entity)
+            if hit is not None and key not in _keys_of(hit.resolve().values):
+                through_alias.add(key[0])
         creator: _Entity | None = None
         if matched:
             entity = _join(matched, plan)
@@ -205,7 +211,7 @@ def _plan(inputs: Sequence[ContactInput]) -> _Plan:
             entity = creator = _Entity(None, _empty_values())
         before = dict(entity.values)
         old_keys = _keys_of(before)
-        _apply(entity, data)
+        _apply(entity, data, through_alias=frozenset(through_alias))
         for key in old_keys:
             if index.get(key) is entity:
                 del index[key]
