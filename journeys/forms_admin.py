@@ -17,9 +17,9 @@ from django.forms.utils import ErrorDict
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString
 
+from journeys.forms_render import Renderer
 from journeys.forms_steps import (
     ROOT,
-    Renderer,
     StepNode,
     editor_requested,
     json_problems,
@@ -30,7 +30,7 @@ from journeys.forms_steps import (
 )
 from journeys.models import Journey
 from journeys.steps import Problem
-from journeys.validation import journey_validate
+from journeys.validation import journey_validate, steps_validate
 from journeys.yaml_io import steps_yaml
 
 YAML_NAME = f"{ROOT}-yaml"
@@ -155,7 +155,8 @@ class StepsField(forms.Field):
     def has_changed(self, initial: Any, data: Any) -> bool:
         if not isinstance(data, StepsValue):
             return False
-        return bool(data.data != list(initial or []))
+        clean, problems = steps_validate(data.data)
+        return bool(problems) or clean != list(initial or [])
 
 
 class JourneyAdminForm(forms.ModelForm[Journey]):

@@ -1,6 +1,6 @@
 """The step tree of the journey editor: steps read from a POST (or from stored steps, or from
-the YAML fallback) as nodes, turned into the data journey_save validates, and rendered as
-rows with each type's own form fields from the step registry (journeys/steps.py).
+the YAML fallback) as nodes, and turned into the data journey_save validates; drawn as rows
+with each type's own form fields from the step registry by journeys/forms_render.py.
 
 Field names follow the error paths: `steps-1-then-0-campaign` is `steps[1].then[0].campaign`,
 so a problem found by journeys/validation.py is shown next to the field it names. Branch
@@ -13,14 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypedDict
+from typing import Any
 
 from django import forms
-from django.forms.fields import InvalidJSONInput
-from django.utils.datastructures import MultiValueDict
 from django.utils.safestring import SafeString
 
-from journeys.steps import StepType, steps
+from journeys.steps import steps
 from triggers.actions import actions
 from triggers.conditions import conditions as condition_registry
 from triggers.forms_admin import EDITOR_BUTTONS, EntriesValue, RowContext, RuleEntriesWidget
@@ -154,6 +152,29 @@ def _raw_values(form_class: type[forms.Form], data: Any, files: Any, prefix: str
     }
 
 
+class ConditionsWidget(RuleEntriesWidget):
+    """The trigger rule editor's condition rows under one branch, its messages named by the
+    journey's path (steps[1].conditions[0].hours) rather than the field prefix."""
+
+    def __init__(self, *, path: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.path = path
+
+    def _row_context(self, index: int, row: Any) -> RowContext:
+        context = super()._row_context(index, row)
+        context["path"] = f"{self.path}[{index}]"
+        return context
+
+    def render(
+        self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: Any = None
+    ) -> SafeString:
+        html = super().render(name, value, attrs, renderer)
+        # The rule editor names its JSON box by its field ("the conditions as JSON"); here
+        # the field is a prefix such as steps-1-conditions, so say which branch it is.
+        # Both strings are made of letters, digits, - [ ] . and _ only: nothing to escape.
+        return SafeString(html.replace(f"the {name} as JSON", f"the {self.path} as JSON", 1))
+
+
 def conditions_widget(name: str, path: str) -> ConditionsWidget:
     return ConditionsWidget(
         kind=name, registry=condition_registry, add_label="Add a condition", path=path
@@ -264,7 +285,7 @@ def json_problems(nodes: list[StepNode], prefix: str = ROOT) -> list[tuple[str, 
     """Problems the rows themselves hold: a branch whose conditions JSON does not parse."""
     found: list[tuple[str, str]] = []
     for index, node in enumerate(nodes):
-        path = _path(prefix, index)
+        path = path_of(prefix, index)
         value = node.conditions
         if isinstance(value, EntriesValue) and value.json_error:
             found.append((f"{path}.conditions", value.json_error))
@@ -275,189 +296,10 @@ def json_problems(nodes: list[StepNode], prefix: str = ROOT) -> list[tuple[str, 
     return found
 
 
-def _path(prefix: str, index: int | None = None) -> str:
+def path_of(prefix: str, index: int | None = None) -> str:
     """steps-1-then (+ 0) -> steps[1].then[0]; steps-2-arms-0-steps -> steps[2].arms[0].steps"""
     parts = prefix.split("-")
     out = parts[0]
     for part in parts[1:]:
         out += f"[{part}]" if part.isdigit() else f".{part}"
     return out if index is None else f"{out}[{index}]"
-
-
-# --- rendering ---------------------------------------------------------------------------
-
-
-class ConditionsWidget(RuleEntriesWidget):
-    """The trigger rule editor's condition rows under one branch, its messages named by the
-    journey's path (steps[1].conditions[0].hours) rather than the field prefix."""
-
-    def __init__(self, *, path: str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.path = path
-
-    def _row_context(self, index: int, row: Any) -> RowContext:
-        context = super()._row_context(index, row)
-        context["path"] = f"{self.path}[{index}]"
-        return context
-
-
-class FieldContext(TypedDict):
-    name: str
-    boxes: bool  # checkboxes, laid out in a row
-    label_tag: SafeString
-    widget: SafeString
-    help: str
-    errors: list[str]
-
-
-def _initial(form_class: type[forms.Form], options: Mapping[str, Any]) -> dict[str, Any]:
-    initial = dict(options)
-    for name, option in form_class.base_fields.items():
-        if isinstance(option, forms.JSONField) and initial.get(name) is None:
-            initial[name] = InvalidJSONInput("")  # an empty box, not "null"
-    return initial
-
-
-class Renderer:
-    """Builds the template context of a step tree, with `errors` ({path: [messages]}) put
-    next to the fields they name."""
-
-    def __init__(self, errors: Mapping[str, list[str]]) -> None:
-        from campaigns.models import Campaign
-
-        self.errors = errors
-        self.campaigns = [
-            (slug, f"{name} ({slug}, {channel})")
-            for slug, name, channel in Campaign.objects.order_by("name").values_list(
-                "slug", "name", "channel"
-            )
-        ]
-
-    def type_select(self, name: str, value: str, css: str) -> SafeString:
-        choices = [("", "— choose a step type —")]
-        choices += [(item.id, TITLES.get(item.id, item.id)) for item in steps]
-        return forms.Select(choices=choices).render(
-            name, value, attrs={"id": f"id_{name}", "class": css}
-        )
-
-    def step_list(self, nodes: list[StepNode], prefix: str, label: str = "") -> dict[str, Any]:
-        path = _path(prefix)
-        return {
-            "prefix": prefix,
-            "path": path,
-            "label": label,
-            "total": len(nodes),
-            "errors": self.errors.get(path, []),
-            "steps": [self.step(node, f"{prefix}-{i}", i) for i, node in enumerate(nodes)],
-            "new_type_select": self.type_select(f"{prefix}-new_type", "", "journey-new-type"),
-            "add": ADD_STEP,
-        }
-
-    def _campaign_widget(self, bound: forms.BoundField) -> SafeString:
-        value = bound.value() or ""
-        choices = [("", "— none —" if not bound.field.required else "— choose a campaign —")]
-        choices += self.campaigns
-        if value and value not in {slug for slug, _ in self.campaigns}:
-            choices.append((value, f"{value} (unknown)"))
-        return bound.as_widget(widget=forms.Select(choices=choices))
-
-    def fields(self, node: StepNode, prefix: str, path: str) -> list[FieldContext]:
-        action_id = (node.raw if node.raw is not None else node.options).get("action")
-        out: list[FieldContext] = []
-        for form_class in option_forms(node.type, action_id):
-            if node.raw is not None:
-                data: MultiValueDict[str, Any] = MultiValueDict()
-                for key, value in node.raw.items():
-                    data.setlist(f"{prefix}-{key}", value if isinstance(value, list) else [value])
-                form = form_class(data=data, prefix=prefix)
-            else:
-                form = form_class(initial=_initial(form_class, node.options), prefix=prefix)
-            for name in form.fields:
-                bound = form[name]
-                if name in ("campaign", "fallback_campaign"):
-                    widget = self._campaign_widget(bound)
-                elif isinstance(bound.field, forms.MultipleChoiceField):
-                    boxes = forms.CheckboxSelectMultiple()
-                    boxes.choices = bound.field.widget.choices
-                    widget = bound.as_widget(widget=boxes)
-                else:
-                    css = "journey-action" if (node.type, name) == ("action", "action") else ""
-                    widget = bound.as_widget(attrs={"class": css} if css else None)
-                out.append(
-                    {
-                        "name": name,
-                        "boxes": isinstance(bound.field, forms.MultipleChoiceField),
-                        "label_tag": bound.label_tag(),
-                        "widget": widget,
-                        "help": str(bound.help_text),
-                        "errors": self.errors.get(f"{path}.{name}", []),
-                    }
-                )
-        return out
-
-    def _conditions(self, node: StepNode, prefix: str, path: str) -> SafeString:
-        name = f"{prefix}-conditions"
-        widget = conditions_widget(name, f"{path}.conditions")
-        widget.path_errors = {
-            name + key[len(f"{path}.conditions") :]: messages
-            for key, messages in self.errors.items()
-            if key.startswith(f"{path}.conditions[")
-        }
-        return widget.render(name, node.conditions)
-
-    def step(self, node: StepNode, prefix: str, index: int) -> dict[str, Any]:
-        path = _path(prefix)
-        handler: StepType | None = steps.get(node.type)
-        row_errors = list(self.errors.get(path, []))
-        if node.not_a_step:
-            row_errors.append("not a step: fix it in the YAML below.")
-        id_input = forms.TextInput().render(
-            f"{prefix}-id", node.step_id, attrs={"id": f"id_{prefix}-id", "class": "journey-id"}
-        )
-        context: dict[str, Any] = {
-            "prefix": prefix,
-            "path": path,
-            "index": index,
-            "type": node.type,
-            "describe": "",
-            "row_errors": row_errors,
-            "id_input": id_input,
-            "id_errors": self.errors.get(f"{path}.id", []),
-            "type_select": self.type_select(f"{prefix}-type", node.type, "journey-type"),
-            "type_errors": self.errors.get(f"{path}.type", []),
-            "fields": self.fields(node, prefix, path),
-            "lists": [
-                self.step_list(children, f"{prefix}-{key}", LIST_LABELS.get(key, key))
-                for key, children in node.lists.items()
-            ],
-            "arms": [],
-            "conditions": None,
-            "conditions_errors": self.errors.get(f"{path}.conditions", []),
-            "arms_errors": self.errors.get(f"{path}.arms", []),
-            "buttons": {"remove": REMOVE_STEP, "up": MOVE_UP, "refresh": REFRESH, "arm": ADD_ARM},
-        }
-        if handler is not None and node.type == "branch":
-            context["conditions"] = self._conditions(node, prefix, path)
-        if handler is not None and node.type == "split":
-            context["arms"] = [
-                self.arm(arm, f"{prefix}-arms-{i}") for i, arm in enumerate(node.arms)
-            ]
-            context["arms_total"] = len(node.arms)
-        return context
-
-    def arm(self, arm: ArmNode, prefix: str) -> dict[str, Any]:
-        path = _path(prefix)
-        weight = forms.NumberInput().render(
-            f"{prefix}-weight",
-            arm.weight if arm.weight is not None else "",
-            attrs={"id": f"id_{prefix}-weight", "min": "1", "class": "journey-weight"},
-        )
-        return {
-            "prefix": prefix,
-            "path": path,
-            "weight": weight,
-            "weight_errors": self.errors.get(f"{path}.weight", []),
-            "errors": self.errors.get(path, []),
-            "steps": self.step_list(arm.steps, f"{prefix}-steps", "steps of this arm"),
-            "remove": REMOVE_ARM,
-        }

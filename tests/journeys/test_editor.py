@@ -8,6 +8,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 import pytest
+from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Group, User
 from django.test import Client
 
@@ -123,6 +124,7 @@ def test_the_journey_is_shown_as_rows_and_saving_it_back_changes_nothing(
     admin: Client, journey: Journey
 ) -> None:
     page = admin.get(change_url(journey)).content.decode()
+    assert "Advanced: the steps[1].conditions as JSON" in page
     data = posted(page)
     assert data["steps-0-minutes"] == "240"
     assert data["steps-1-type"] == "branch"
@@ -135,6 +137,7 @@ def test_the_journey_is_shown_as_rows_and_saving_it_back_changes_nothing(
     assert "Saved; steps unchanged, still version 1." in response.content.decode()
     journey.refresh_from_db()
     assert journey.versions.count() == 1
+    assert LogEntry.objects.latest("action_time").get_change_message() == "No fields changed."
 
 
 def test_a_changed_wait_publishes_a_new_version(admin: Client, journey: Journey) -> None:
@@ -145,6 +148,7 @@ def test_a_changed_wait_publishes_a_new_version(admin: Client, journey: Journey)
     assert journey.current_version is not None
     assert journey.current_version.steps[0] == {"id": "cool-off", "type": "wait", "minutes": 60}
     assert journey.current_version.published_by == "ada (admin)"
+    assert LogEntry.objects.latest("action_time").get_change_message() == "Changed Steps."
 
 
 def test_a_wrong_field_is_named_by_its_path_beside_it_and_nothing_is_saved(
