@@ -29,6 +29,8 @@ from journeys.forms_steps import (
     path_of,
 )
 from journeys.steps import StepType, steps
+from triggers.actions import actions
+from triggers.forms_admin import type_title
 
 
 class FieldContext(TypedDict):
@@ -56,6 +58,10 @@ class Renderer:
         from campaigns.models import Campaign
 
         self.errors = errors
+        # Actions by name ("Set attribute"), as the rule editor lists them.
+        self.actions = [("", "— choose an action —")] + [
+            (item.id, type_title(item)) for item in actions if item.id != "send_campaign"
+        ]
         self.campaigns = [
             (slug, f"{name} ({slug}, {channel})")
             for slug, name, channel in Campaign.objects.order_by("name").values_list(
@@ -110,9 +116,12 @@ class Renderer:
                     boxes = forms.CheckboxSelectMultiple()
                     boxes.choices = bound.field.widget.choices
                     widget = bound.as_widget(widget=boxes)
+                elif (node.type, name) == ("action", "action"):
+                    widget = bound.as_widget(
+                        widget=forms.Select(choices=self.actions), attrs={"class": "journey-action"}
+                    )
                 else:
-                    css = "journey-action" if (node.type, name) == ("action", "action") else ""
-                    widget = bound.as_widget(attrs={"class": css} if css else None)
+                    widget = bound.as_widget()
                 out.append(
                     {
                         "name": name,

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from journeys.models import Journey
+from journeys.services import journey_save
 from journeys.validation import journey_validate
-from tests.config.test_csp import Violations, log_in, marketer, screenshot
+from tests.config.test_csp import SCREENS, Violations, log_in, marketer, screenshot
 from tests.journeys.helpers import example, make_example_campaigns
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -99,3 +100,53 @@ def test_a_marketer_builds_the_example_journey_from_rows(live_server: Any, page:
     page.evaluate("window.scrollTo(0, 0)")
     screenshot(page, "journey-editor")
     violations.assert_none()
+
+
+def test_nested_lists_and_split_arms_fit_the_page(live_server: Any, page: Any) -> None:
+    make_example_campaigns()
+    data = example()
+    data["steps"].append(
+        {
+            "id": "cart",
+            "type": "wait_for",
+            "event": "cart_updated",
+            "match_key": "cart_id",
+            "hours": 24,
+            "matched": [
+                {
+                    "id": "ab",
+                    "type": "split",
+                    "holdout": 10,
+                    "arms": [
+                        {
+                            "weight": 50,
+                            "steps": [
+                                {"id": "mail-a", "type": "send", "campaign": "browse-abandonment"}
+                            ],
+                        },
+                        {"weight": 50, "steps": []},
+                    ],
+                }
+            ],
+            "timed_out": [
+                {
+                    "id": "tag",
+                    "type": "action",
+                    "action": "set_attribute",
+                    "attribute": "cart_idle",
+                    "value": "yes",
+                }
+            ],
+        }
+    )
+    journey = journey_save(data, via="test").journey
+    page.set_viewport_size({"width": 1280, "height": 900})
+    log_in(page, live_server, marketer())
+    page.goto(f"{live_server.url}/admin/journeys/journey/{journey.pk}/change/")
+    assert page.input_value("#id_steps-2-matched-0-arms-1-weight") == "50"
+    assert page.input_value("#id_steps-2-timed_out-0-attribute") == "cart_idle"
+    assert page.locator('[data-path="steps[2].matched[0].arms[0].steps"]').is_visible()
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 1280, width
+    page.locator("#step-steps-2").scroll_into_view_if_needed()
+    page.locator("#step-steps-2").screenshot(path=str(SCREENS / "journey-editor-nested.png"))
