@@ -79,8 +79,8 @@ def yaml_steps(text: str) -> tuple[Any, str]:
 
 
 class StepsWidget(forms.Widget):
-    """The rows and the YAML fallback. The form sets `path_errors` after validation and
-    `yaml_text` to the steps as saved, for the fallback box."""
+    """The rows and the YAML fallback. The form sets `path_errors` ({path: [message]}) after
+    validation, so each message is drawn next to its field."""
 
     template = "admin/journeys/journey/steps_editor.html"
 
@@ -118,11 +118,9 @@ class StepsWidget(forms.Widget):
         if not isinstance(value, StepsValue):
             stored = list(value) if isinstance(value, list) else []
             value = StepsValue(source="rows", nodes=nodes_from_data(stored), data=stored)
-        if value.source == "rows" or not value.yaml_text:
-            try:
-                value.yaml_text = steps_yaml(value.data if isinstance(value.data, list) else [])
-            except (AttributeError, TypeError):  # half-typed rows: the box shows them later
-                value.yaml_text = ""
+        if value.source == "rows":
+            # The rows as YAML, as posted: the box always shows what the rows say.
+            value.yaml_text = steps_yaml(value.data if isinstance(value.data, list) else [])
         yaml_errors = [f"{path}: {m}" for path, ms in self.path_errors.items() for m in ms]
         context = {
             "editor": Renderer(self.path_errors).step_list(value.nodes, ROOT),

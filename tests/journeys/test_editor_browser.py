@@ -55,6 +55,8 @@ def test_a_marketer_builds_the_example_journey_from_rows(live_server: Any, page:
     page.fill("#id_steps-1-conditions-0-hours", "24")
 
     add_step(page, "steps-1-then", "send")
+    # The page comes back at the new step, its id ready to rename (editor.js).
+    assert page.evaluate("document.activeElement.id") == "id_steps-1-then-0-id"
     page.fill("#id_steps-1-then-0-id", "email-1")
     page.select_option("#id_steps-1-then-0-campaign", "browse-abandonment")
     add_step(page, "steps-1-then", "wait")
