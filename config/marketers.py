@@ -51,9 +51,9 @@ MARKETER_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "triggerfiring": ("view", "change"),
     },
     "journeys": {
-        # Steps change through the validated import for now; in admin marketers change the
-        # settings (name, enabled, paused) and read the rest.
-        "journey": ("view", "change"),
+        # Marketers build and edit journeys in admin (every save validated and versioned);
+        # deleting one would take its enrollments and ledger with it, so that stays with admins.
+        "journey": ("view", "add", "change"),
         "journeyversion": ("view",),
         "enrollment": ("view",),
         "steprun": ("view",),

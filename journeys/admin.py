@@ -1,17 +1,22 @@
-"""Admin for journeys, minimal until the step editor: the list, a change page for the
-settings a marketer changes in place (name, description, enabled, paused) with the steps
-shown as YAML and the version history, and the system-written records read-only. Journeys
-are created and their steps changed by `manage.py journeys import`, which validates and
-versions them (journeys/services.py)."""
+"""Admin for journeys: the list, the editor (settings as fields, the steps as rows from the
+step registry's forms, the steps' YAML as a fallback; journeys/forms_admin.py), saved through
+journey_save so a structural change publishes a new version, the version history, and the
+system-written records read-only. Contact names and event properties are attacker-controlled:
+everything goes through format_html or the templates' escaping."""
 
 from __future__ import annotations
 
-from django.contrib import admin
-from django.http import HttpRequest
+from typing import Any
+
+from django.contrib import admin, messages
+from django.http import HttpRequest, HttpResponse
 from django.utils.html import format_html
 
 from core.admin import ReadOnlyModelAdmin, ReadOnlyPermissions
+from journeys.forms_admin import JourneyAdminForm
+from journeys.forms_steps import editor_requested
 from journeys.models import Enrollment, Journey, JourneyVersion, StepRun
+from journeys.services import JourneyInvalid, journey_save
 from journeys.yaml_io import steps_yaml
 
 
@@ -26,61 +31,81 @@ class JourneyVersionInline(ReadOnlyPermissions, admin.TabularInline[JourneyVersi
     @admin.display(description="steps")
     def steps_pretty(self, obj: JourneyVersion) -> str:
         return format_html(
-            "<details><summary>show</summary><pre>{}</pre></details>", steps_yaml(obj.steps)
+            "<details><summary>show</summary><pre>{}</pre></details>", steps_yaml(obj.steps or [])
         )
 
 
 @admin.register(Journey)
 class JourneyAdmin(admin.ModelAdmin[Journey]):
+    form = JourneyAdminForm
+    change_form_template = "admin/journeys/journey/change_form.html"
     list_display = ("name", "slug", "status", "enabled", "version", "updated_at")
     list_filter = ("status", "enabled")
     search_fields = ("name", "slug", "description")
     list_select_related = ("current_version",)
-    fields = (
-        "name",
-        "slug",
-        "description",
-        "enabled",
-        "status",
-        "reentry",
-        "goal",
-        "entry_segment",
-        "version",
-        "steps_as_yaml",
-    )
-    readonly_fields = ("slug", "reentry", "goal", "entry_segment", "version", "steps_as_yaml")
+    readonly_fields = ("version",)
     inlines = (JourneyVersionInline,)
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
+    def get_fieldsets(self, request: HttpRequest, obj: Journey | None = None) -> Any:
+        # The steps are drawn by the template, below these, at full width.
+        return [
+            (None, {"fields": ("name", "slug", "description", "enabled", "status", "version")}),
+            (
+                "Entry and re-entry",
+                {"fields": ("entry_segment", "reentry_mode", "reentry_days", "reentry_key")},
+            ),
+            ("Goal", {"fields": ("goal_event", "goal_within_days", "goal_where")}),
+        ]
+
+    def get_form(
+        self, request: HttpRequest, obj: Journey | None = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        kwargs["fields"] = None  # the form's own Meta.fields, the steps included
+        return super().get_form(request, obj, change, **kwargs)
+
+    def get_inlines(self, request: HttpRequest, obj: Journey | None) -> Any:
+        return (JourneyVersionInline,) if obj is not None else ()
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        if request.method == "POST" and editor_requested(request.POST):
+            messages.info(
+                request,
+                "Not saved yet: the step editor was updated. Fill in the fields, then save.",
+            )
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def save_model(
+        self, request: HttpRequest, obj: Journey, form: JourneyAdminForm, change: bool
+    ) -> None:
+        try:
+            saved = journey_save(form.journey_data(), via="admin", user=request.user)
+        except JourneyInvalid as exc:  # validated in the form already; a race is reported
+            messages.error(request, str(exc))
+            raise
+        for model_field in Journey._meta.concrete_fields:
+            setattr(obj, model_field.attname, getattr(saved.journey, model_field.attname))
+        obj._state.adding = False
+        version = saved.journey.current_version
+        number = version.number if version is not None else 0
+        if saved.published is not None:
+            messages.success(request, f"Published version {number}.")
+        else:
+            messages.success(request, f"Saved; steps unchanged, still version {number}.")
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        # The history inline is read-only: nothing to save, nothing to report.
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
 
     @admin.display(description="version", ordering="current_version__number")
     def version(self, obj: Journey) -> str:
         version = obj.current_version
         return f"v{version.number}" if version is not None else "unpublished"
-
-    @admin.display(description="re-entry")
-    def reentry(self, obj: Journey) -> str:
-        text = str(obj.get_reentry_mode_display())
-        if obj.reentry_mode == Journey.Reentry.ONCE_PER_DAYS:
-            return f"{text}: {obj.reentry_days}"
-        if obj.reentry_mode == Journey.Reentry.ONCE_PER_KEY:
-            return f"{text}: {obj.reentry_key}"
-        return text
-
-    @admin.display(description="goal")
-    def goal(self, obj: Journey) -> str:
-        if not obj.goal_event:
-            return "none"
-        filters = f" where {obj.goal_where}" if obj.goal_where else ""
-        return f"{obj.goal_event} within {obj.goal_within_days} days{filters}"
-
-    @admin.display(description="steps (current version)")
-    def steps_as_yaml(self, obj: Journey) -> str:
-        version = obj.current_version
-        if version is None:
-            return "no published version"
-        return format_html("<pre>{}</pre>", steps_yaml(version.steps))
 
 
 @admin.register(JourneyVersion)
