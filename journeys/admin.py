@@ -11,6 +11,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 
 from core.admin import ReadOnlyModelAdmin, ReadOnlyPermissions
+from journeys.admin_insight import JourneyInsightMixin, contact_page_register
 from journeys.models import Enrollment, Journey, JourneyVersion, StepRun
 from journeys.yaml_io import steps_yaml
 
@@ -31,7 +32,7 @@ class JourneyVersionInline(ReadOnlyPermissions, admin.TabularInline[JourneyVersi
 
 
 @admin.register(Journey)
-class JourneyAdmin(admin.ModelAdmin[Journey]):
+class JourneyAdmin(JourneyInsightMixin, admin.ModelAdmin[Journey]):
     list_display = ("name", "slug", "status", "enabled", "version", "updated_at")
     list_filter = ("status", "enabled")
     search_fields = ("name", "slug", "description")
@@ -103,3 +104,6 @@ class StepRunAdmin(ReadOnlyModelAdmin[StepRun]):
     list_display = ("enrollment", "step_id", "sequence", "status", "started_at", "finished_at")
     list_filter = ("status",)
     raw_id_fields = ("enrollment",)
+
+
+contact_page_register()

@@ -53,6 +53,7 @@ class JourneyStatus(TypedDict):
     exited: int
     failed: int
     steps: list[StepStatus]
+    paths: dict[str, dict[str, int]]  # {branch/split/wait_for id: {"then": n, ...}}
     splits: dict[str, list[ArmStatus]]
 
 
@@ -64,35 +65,63 @@ def _arm_label(step: Mapping[str, Any], key: str) -> str:
     return f"{chr(ord('A') + index)} (weight {weight})"
 
 
-def _splits(flow: Flow, runs: QuerySet[StepRun], converted: Q) -> dict[str, list[ArmStatus]]:
-    """Enrolled and converted per arm of every split, in one grouped query; each arm is
-    compared with the holdout when the split has one, else with its first arm."""
-    split_ids = [str(s["id"]) for s in flow if s.get("type") == "split"]
-    if not split_ids:
-        return {}
+CHOOSING = ("branch", "split", "wait_for")
+
+
+def _choices(flow: Flow, runs: QuerySet[StepRun]) -> dict[str, dict[str, tuple[int, int]]]:
+    """{step id: {list key: (enrollments, of them converted)}} for every step that chooses a
+    way (branch, split, wait_for), from their done ledger rows in one grouped query."""
+    ids = [str(s["id"]) for s in flow if s.get("type") in CHOOSING]
+    out: dict[str, dict[str, tuple[int, int]]] = {step_id: {} for step_id in ids}
+    if not ids:
+        return out
     rows = (
-        runs.filter(step_id__in=split_ids)
-        .values("step_id", arm=KT("outcome__arm"))
+        runs.filter(step_id__in=ids, status=StepRun.Status.DONE)
+        .values(
+            "step_id",
+            branch=KT("outcome__branch"),
+            arm=KT("outcome__arm"),
+            timed_out=KT("outcome__timed_out"),
+        )
         .annotate(
             enrolled=Count("enrollment", distinct=True),
-            converted=Count("enrollment", distinct=True, filter=converted),
+            converted=Count(
+                "enrollment",
+                distinct=True,
+                filter=Q(enrollment__status=Enrollment.Status.CONVERTED),
+            ),
         )
         .order_by()
     )
-    counts: dict[tuple[str, str], tuple[int, int]] = {
-        (r["step_id"], str(r["arm"])): (r["enrolled"], r["converted"]) for r in rows
-    }
+    for row in rows:
+        key = row["branch"] or row["arm"] or ("timed_out" if row["timed_out"] else "matched")
+        before = out[row["step_id"]].get(str(key), (0, 0))
+        out[row["step_id"]][str(key)] = (
+            before[0] + row["enrolled"],
+            before[1] + row["converted"],
+        )
+    return out
+
+
+def _splits(
+    flow: Flow, choices: Mapping[str, Mapping[str, tuple[int, int]]]
+) -> dict[str, list[ArmStatus]]:
+    """Enrolled and converted per arm of every split; each arm is compared with the
+    holdout when the split has one, else with its first arm."""
     out: dict[str, list[ArmStatus]] = {}
-    for step_id in split_ids:
-        step = flow.step(step_id)
+    for step in flow:
+        if step.get("type") != "split":
+            continue
+        step_id = str(step["id"])
+        counts = choices.get(step_id, {})
         keys = [f"arms[{i}]" for i in range(len(step.get("arms") or []))]
         if step.get("holdout"):
             keys.append(HOLDOUT)
-        control = HOLDOUT if step.get("holdout") else keys[0] if keys else None
-        cn, cx = counts.get((step_id, control or ""), (0, 0))
+        control = HOLDOUT if step.get("holdout") else keys[0] if keys else ""
+        cn, cx = counts.get(control, (0, 0))
         arms: list[ArmStatus] = []
         for key in keys:
-            n_enrolled, n_converted = counts.get((step_id, key), (0, 0))
+            n_enrolled, n_converted = counts.get(key, (0, 0))
             versus = None if key == control else compare(n_converted, n_enrolled, cx, cn)
             arms.append(
                 ArmStatus(
@@ -114,7 +143,7 @@ def _splits(flow: Flow, runs: QuerySet[StepRun], converted: Q) -> dict[str, list
 def journey_status(journey: Journey, *, version: JourneyVersion | None = None) -> JourneyStatus:
     """Counts for one version (the current one by default). entered: enrollments with a
     ledger row for the step; waiting: active enrollments at it; done: its done ledger rows.
-    Four grouped queries, whatever the number of steps and contacts."""
+    Five grouped queries, whatever the number of steps and contacts."""
     version = version or journey.current_version
     flow = Flow(version.steps if version is not None else [])
     enrollments = Enrollment.objects.filter(journey=journey, version=version)
@@ -153,7 +182,7 @@ def journey_status(journey: Journey, *, version: JourneyVersion | None = None) -
                 failed=int(row.get("failed", 0)),
             )
         )
-    converted_q = Q(enrollment__status=Enrollment.Status.CONVERTED)
+    choices = _choices(flow, runs)
     return JourneyStatus(
         slug=journey.slug,
         version=version.number if version is not None else None,
@@ -164,7 +193,8 @@ def journey_status(journey: Journey, *, version: JourneyVersion | None = None) -
         exited=by_status.get(Enrollment.Status.EXITED, 0),
         failed=by_status.get(Enrollment.Status.FAILED, 0),
         steps=steps,
-        splits=_splits(flow, runs, converted_q),
+        paths={k: {key: n for key, (n, _) in v.items()} for k, v in choices.items()},
+        splits=_splits(flow, choices),
     )
 
 
