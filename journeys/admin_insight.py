@@ -301,7 +301,7 @@ class JourneyInsightMixin(_Base):
             journey,
             "explain.html",
             f"{journey.name}: path of {contact}",
-            lines=journey_explain(journey, contact),
+            text="\n".join(journey_explain(journey, contact)),
             contact=contact,
         )
 

@@ -42,6 +42,8 @@ def test_status_counts_each_status_and_each_step_from_the_rows() -> None:
     assert (steps["email-1"]["entered"], steps["email-1"]["waiting"]) == (3, 1)
     assert (steps["email-1"]["done"], steps["email-1"]["failed"]) == (2, 1)
     assert (steps["ab"]["entered"], steps["sms-1"]["done"], steps["done"]["done"]) == (2, 1, 1)
+    assert status["paths"]["bought"] == {"then": 4, "else": 1}
+    assert status["paths"]["ab"] == {"arms[0]": 1, "holdout": 1}
     assert made.journey.slug == status["slug"]
 
 
