@@ -328,6 +328,9 @@ class ContactEnrollmentInline(ReadOnlyPermissions, admin.TabularInline[Enrollmen
     readonly_fields = fields
     ordering = ("-entered_at", "-pk")
 
+    class Media:
+        css = {"all": ("journeys/insight.css",)}
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[Enrollment]:
         return super().get_queryset(request).select_related("journey", "version")
 

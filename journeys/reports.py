@@ -295,7 +295,8 @@ def _enrollment_end(enrollment: Enrollment, flow: Flow, now: dt.datetime) -> str
             where = f"{enrollment.step_id} ({described.get('type')})"
         awaiting = f", awaiting {enrollment.awaiting_event}" if enrollment.awaiting_event else ""
         due = enrollment.due_at
-        when = _when(due) + (" (due now)" if due is not None and due <= now else "")
+        late = " (due now)" if due is not None and due <= now else ""
+        when = f"{_when(due)}{late}" if due is not None else "no time set"
         paused = " (journey paused)" if enrollment.journey.status == Journey.Status.PAUSED else ""
         return f"now at {where}{awaiting}, moves on at {when}{paused}"
     value = ""

@@ -3,6 +3,9 @@ read-only, each with a link to the path it took, for a marketer."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 from django.test import Client
 
@@ -54,3 +57,46 @@ def test_the_explain_page_escapes_values_read_from_events(marketer_client: Clien
     page = marketer_client.get(url).content.decode()
     assert "<img src=x" not in page
     assert "last product = &lt;img src=x onerror=alert(1)&gt;" in page
+
+
+def test_the_contact_page_explain_and_version_pages_in_the_browser(
+    live_server: Any, page: Any, settings: Any
+) -> None:
+    from django.contrib.auth.models import Group, User
+
+    from journeys.models import Enrollment
+    from journeys.services import journey_save
+    from tests.journeys.helpers import example
+
+    made = rows()
+    edited = example()
+    edited["steps"][0]["minutes"] = 60
+    v2 = journey_save(edited, via="test").published
+    assert v2 is not None
+    Enrollment.objects.create(
+        journey=made.journey, version=v2, contact=made.contacts[0], step_id="cool-off"
+    )
+    user = User.objects.create_user("mia", "mia@example.com", "correct-horse-42", is_staff=True)
+    user.groups.add(Group.objects.get(name="Marketers"))
+    contact_url = f"/admin/crm/contact/{made.contacts[0].pk}/change/"
+    page.goto(f"{live_server.url}/admin/login/?next={contact_url}")
+    page.fill("#id_username", "mia")
+    page.fill("#id_password", "correct-horse-42")
+    page.click("input[type=submit]")
+    inline = page.locator("#journey_enrollments-group")
+    inline.wait_for()
+    assert "Converted (reached the goal)" in inline.inner_text()
+    screens = Path(settings.BASE_DIR) / "var" / "screens"
+    screens.mkdir(parents=True, exist_ok=True)
+    inline.screenshot(path=str(screens / "journey-contact-enrollments.png"))
+    inline.locator("a", has_text="explain").first.click()
+    page.wait_for_selector("#journey-explain")
+    assert "went then" in page.inner_text("#journey-explain")
+    page.screenshot(path=str(screens / "journey-explain.png"), full_page=True)
+
+    page.goto(f"{live_server.url}/admin/journeys/journey/{made.journey.pk}/flow/")
+    page.select_option("#id_version", "1")
+    page.click(".journey-insight form button")
+    page.wait_for_selector("svg.journey-flow")
+    assert "v1: converted 1 / enrolled 6" in page.text_content("svg.journey-flow")
+    page.screenshot(path=str(screens / "journey-flow-v1.png"), full_page=True)
