@@ -167,3 +167,17 @@ def test_the_dry_run_in_the_browser(live_server: Any, page: Any, settings: Any) 
     screens = Path(settings.BASE_DIR) / "var" / "screens"
     screens.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(screens / "journey-dry-run.png"), full_page=True)
+
+
+def test_the_dry_run_takes_the_same_queries_for_few_and_many_contacts() -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    journey = _journey()
+    few = [ContactFactory.create() for _ in range(3)]
+    many = [*few, *(ContactFactory.create() for _ in range(30))]
+    with CaptureQueriesContext(connection) as small:
+        dry_run(journey, [c.pk for c in few], now=timezone.now())
+    with CaptureQueriesContext(connection) as large:
+        assert dry_run(journey, [c.pk for c in many], now=timezone.now()).completed == 33
+    assert len(small) == len(large)
