@@ -128,3 +128,8 @@ def test_the_diagram_in_the_browser_is_styled_and_readable(
     flow = page.locator("fieldset:has(svg.journey-flow)")
     flow.screenshot(path=str(screens / "journey-flow.png"))
     page.screenshot(path=str(screens / "journey-change-page.png"), full_page=True)
+    # The pause button posts the change form (with its CSRF token) to the pause view.
+    page.click("button[name=_pause]")
+    page.wait_for_selector(".messagelist")
+    assert "2 contact(s) held at their steps until resumed" in page.inner_text(".messagelist")
+    assert page.is_visible("button[name=_resume]")
