@@ -16,6 +16,7 @@ from django.db.models import Count, Q, QuerySet
 from django.db.models.fields.json import KT
 
 from campaigns.abtest.stats import compare
+from campaigns.models import Delivery
 from crm.models import Contact
 from journeys.decisions import HOLDOUT
 from journeys.flow import Flow
@@ -250,8 +251,11 @@ def _when(value: dt.datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value is not None else "-"
 
 
-def _outcome_lines(step: Mapping[str, Any] | None, outcome: Mapping[str, Any]) -> list[str]:
-    """Why a step went the way it did, from its ledger outcome."""
+def _outcome_lines(
+    step: Mapping[str, Any] | None, outcome: Mapping[str, Any], deliveries: Mapping[int, str]
+) -> list[str]:
+    """Why a step went the way it did, from its ledger outcome (and a send's delivery as it
+    is now, which may have moved on since the ledger row was written)."""
     lines: list[str] = []
     if "branch" in outcome:
         lines.append(f"went {outcome['branch']}")
@@ -271,6 +275,9 @@ def _outcome_lines(step: Mapping[str, Any] | None, outcome: Mapping[str, Any]) -
             f"sent campaign {outcome['campaign']}{fallback} by {outcome.get('channel', '?')}, "
             f"delivery {outcome.get('delivery_id', '-')}: {outcome.get('delivery_status', '?')}"
         )
+        now_status = deliveries.get(int(outcome.get("delivery_id") or 0))
+        if now_status is not None and now_status != outcome.get("delivery_status"):
+            lines[-1] += f" (now {now_status})"
     elif "until" in outcome:
         lines.append(f"waited until {outcome['until']}")
     elif "matched" in outcome:
@@ -313,7 +320,7 @@ def journey_explain(
     journey: Journey, contact: Contact, *, now: dt.datetime | None = None
 ) -> list[str]:
     """Every enrollment of the contact in the journey, each ledger row in order with its
-    time and why it went that way, and where the contact is now or how it left. Two
+    time and why it went that way, and where the contact is now or how it left. Three
     queries, however many enrollments and steps."""
     from django.utils import timezone
 
@@ -329,6 +336,13 @@ def journey_explain(
     runs: dict[int, list[StepRun]] = {e.pk: [] for e in enrollments}
     for run in StepRun.objects.filter(enrollment__in=enrollments).order_by("sequence", "pk"):
         runs[run.enrollment_id].append(run)
+    delivery_ids = {
+        int(run.outcome["delivery_id"])
+        for rows in runs.values()
+        for run in rows
+        if isinstance(run.outcome, dict) and str(run.outcome.get("delivery_id", "")).isdigit()
+    }
+    deliveries = dict(Delivery.objects.filter(pk__in=delivery_ids).values_list("pk", "status"))
     lines = [f"{who} in {journey.slug}: {len(enrollments)} enrollment(s)"]
     for enrollment in enrollments:
         flow = Flow(enrollment.version.steps)
@@ -344,6 +358,8 @@ def journey_explain(
             lines.append(
                 f"  {run.sequence}. {_when(run.started_at)} {run.step_id} ({kind}): {run.status}"
             )
-            lines.extend(f"       {text}" for text in _outcome_lines(step, run.outcome or {}))
+            lines.extend(
+                f"       {text}" for text in _outcome_lines(step, run.outcome or {}, deliveries)
+            )
         lines.append(f"  {_enrollment_end(enrollment, flow, now)}")
     return lines

@@ -61,3 +61,22 @@ def test_explain_of_a_contact_never_enrolled_says_so_and_an_unknown_one_is_an_er
     with pytest.raises(CommandError, match=r"no contact with the id or email 'who@x\.org'"):
         _explain("who@x.org")
     assert made.contacts
+
+
+def test_explain_gives_a_sends_delivery_status_as_it_is_now() -> None:
+    from campaigns.models import Campaign, Delivery
+    from journeys.models import StepRun
+
+    made = rows()
+    delivery = Delivery.objects.create(
+        campaign=Campaign.objects.get(slug="browse-abandonment"),
+        contact=made.contacts[0],
+        occurrence="journey",
+        channel="email",
+        status=Delivery.Status.DELIVERED,
+    )
+    run = StepRun.objects.get(enrollment=made.enrollments[0], step_id="email-1")
+    run.outcome = {**run.outcome, "delivery_id": delivery.pk}
+    run.save()
+    text = _explain("c0@example.com")
+    assert f"delivery {delivery.pk}: sent (now delivered)" in text
