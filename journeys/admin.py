@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.html import format_html
 
 from core.admin import ReadOnlyModelAdmin, ReadOnlyPermissions
+from journeys.admin_insight import JourneyInsightMixin, contact_page_register
 from journeys.forms_admin import JourneyAdminForm
 from journeys.forms_steps import editor_requested
 from journeys.models import Enrollment, Journey, JourneyVersion, StepRun
@@ -36,7 +37,7 @@ class JourneyVersionInline(ReadOnlyPermissions, admin.TabularInline[JourneyVersi
 
 
 @admin.register(Journey)
-class JourneyAdmin(admin.ModelAdmin[Journey]):
+class JourneyAdmin(JourneyInsightMixin, admin.ModelAdmin[Journey]):
     form = JourneyAdminForm
     change_form_template = "admin/journeys/journey/change_form.html"
     list_display = ("name", "slug", "status", "enabled", "version", "updated_at")
@@ -47,15 +48,19 @@ class JourneyAdmin(admin.ModelAdmin[Journey]):
     inlines = (JourneyVersionInline,)
 
     def get_fieldsets(self, request: HttpRequest, obj: Journey | None = None) -> Any:
-        # The steps are drawn by the template, below these, at full width.
-        return [
-            (None, {"fields": ("name", "slug", "description", "enabled", "status", "version")}),
-            (
-                "Entry and re-entry",
-                {"fields": ("entry_segment", "reentry_mode", "reentry_days", "reentry_key")},
-            ),
-            ("Goal", {"fields": ("goal_event", "goal_within_days", "goal_where")}),
-        ]
+        # The steps are drawn by the template, below these, at full width; the flow diagram
+        # and its controls come just before them.
+        return self.with_insight(
+            [
+                (None, {"fields": ("name", "slug", "description", "enabled", "status", "version")}),
+                (
+                    "Entry and re-entry",
+                    {"fields": ("entry_segment", "reentry_mode", "reentry_days", "reentry_key")},
+                ),
+                ("Goal", {"fields": ("goal_event", "goal_within_days", "goal_where")}),
+            ],
+            obj,
+        )
 
     def get_form(
         self, request: HttpRequest, obj: Journey | None = None, change: bool = False, **kwargs: Any
@@ -128,3 +133,6 @@ class StepRunAdmin(ReadOnlyModelAdmin[StepRun]):
     list_display = ("enrollment", "step_id", "sequence", "status", "started_at", "finished_at")
     list_filter = ("status",)
     raw_id_fields = ("enrollment",)
+
+
+contact_page_register()

@@ -119,7 +119,10 @@ def _since_entry_counts(
     from journeys.models import Enrollment
 
     ids = [entrant.enrollment_id for entrant in entrants]
-    out: dict[int, dict[str, int]] = {entrant.enrollment_id: {} for entrant in entrants}
+    # An entrant without an enrollment row (the dry run's, entering now) has had no
+    # events since its entry.
+    zero = {need.key: 0 for need in needs}
+    out: dict[int, dict[str, int]] = {entrant.enrollment_id: dict(zero) for entrant in entrants}
     for need in needs:
         start = Greatest(F("entered_at"), Value(need.window.start(now)))
         events = (

@@ -1,7 +1,8 @@
-"""`python manage.py journeys import|export|move`."""
+"""`python manage.py journeys import|export|status|explain|move`."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -48,15 +49,75 @@ def _import_arguments(parser: CommandParser) -> None:
     parser.add_argument("file")
 
 
+def _journey(slug: str) -> Any:
+    from journeys.models import Journey
+
+    journey = Journey.objects.select_related("current_version").filter(slug=slug).first()
+    if journey is None:
+        raise CommandError(f"no journey with the slug {slug!r}")
+    return journey
+
+
+def _status(command: BaseCommand, options: dict[str, Any]) -> None:
+    from journeys.reports import journey_status, status_table
+
+    journey = _journey(options["slug"])
+    version = None
+    if options.get("version") is not None:
+        version = journey.versions.filter(number=options["version"]).first()
+        if version is None:
+            raise CommandError(f"{journey.slug} has no version {options['version']}")
+    status = journey_status(journey, version=version)
+    if options.get("json"):
+        command.stdout.write(json.dumps(status, indent=2) + "\n")
+        return
+    command.stdout.write("\n".join(status_table(status)) + "\n")
+
+
+def _status_arguments(parser: CommandParser) -> None:
+    parser.add_argument("slug")
+    parser.add_argument("--json", action="store_true", help="Print JSON instead of a table.")
+    parser.add_argument(
+        "--version", type=int, help="Counts of this version number (default: the current one)."
+    )
+
+
+def _explain(command: BaseCommand, options: dict[str, Any]) -> None:
+    from journeys.reports import contact_find, journey_explain
+
+    journey = _journey(options["slug"])
+    contact = contact_find(options["contact"])
+    if contact is None:
+        raise CommandError(f"no contact with the id or email {options['contact']!r}")
+    command.stdout.write("\n".join(journey_explain(journey, contact)) + "\n")
+
+
+def _explain_arguments(parser: CommandParser) -> None:
+    parser.add_argument("slug")
+    parser.add_argument("contact", help="A contact id or email address.")
+
+
 class Command(SubcommandCommand):
     app = "journeys"
-    help = "Journeys: export to / import from YAML."
+    help = "Journeys: export to / import from YAML, status counts, explain one contact's path."
     subcommands = [
         Subcommand(
             "export", "Write journeys as YAML (stdout by default).", _export, _export_arguments
         ),
         Subcommand(
             "import", "Validate and load a YAML file (all or nothing).", _import, _import_arguments
+        ),
+        Subcommand(
+            "status",
+            "Counts per status and per step (--json for JSON).",
+            _status,
+            _status_arguments,
+        ),
+        Subcommand(
+            "explain",
+            "The path one contact took through a journey and why.",
+            _explain,
+            _explain_arguments,
         ),
         Subcommand.from_module("move", "journeys.cli.move"),
     ]
