@@ -7,5 +7,5 @@ class JourneysConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Their imports connect the receivers.
-        from journeys import receivers  # noqa: F401
+        # Their imports register the start_journey action and connect the receivers.
+        from journeys import actions, receivers  # noqa: F401
