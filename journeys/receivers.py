@@ -7,6 +7,7 @@ from typing import Any
 
 from django.dispatch import receiver
 
+from crm.signals import events_ingested
 from segments.signals import membership_changed
 
 
@@ -30,3 +31,19 @@ def on_segment_entered(
             entrants=[(contact_id, {}) for contact_id in entered_ids],
             source="segment",
         )
+
+
+@receiver(events_ingested, dispatch_uid="journeys.goal_check")
+def on_events_ingested_goals(
+    sender: Any, *, contact_ids: list[int], event_types: set[str], **kwargs: Any
+) -> None:
+    """An ingested event that is some journey's goal: its contacts are checked at once."""
+    from core.batching import chunks
+    from journeys.goals import goal_journeys_for
+    from journeys.tasks import journeys_goals_check
+
+    goals = goal_journeys_for(event_types) if event_types else []
+    if not goals or not contact_ids:
+        return
+    for chunk in chunks(sorted(set(contact_ids)), 5000):
+        journeys_goals_check.delay_on_commit(chunk, goals)
