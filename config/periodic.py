@@ -87,4 +87,12 @@ PERIODIC_TASKS: list[PeriodicTaskSpec] = [
         "the attribution window) is reached are decided once: the winner, or the default "
         "variant when inconclusive, is recorded and sent to the rest of the audience.",
     },
+    {
+        "name": "journeys: convert enrollments whose goal was reached",
+        "task": "journeys.tasks.journeys_goals_check",
+        "crontab": None,
+        "every_seconds": 300,
+        "description": "Goal events are checked on ingest; this sweep converts the active "
+        "enrollments whose goal event arrived while no worker ran.",
+    },
 ]
