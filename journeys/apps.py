@@ -5,3 +5,6 @@ class JourneysConfig(AppConfig):
     name = "journeys"
     verbose_name = "Journeys"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from journeys import receivers  # noqa: F401  (its decorators connect the receivers)
