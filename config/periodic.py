@@ -95,4 +95,12 @@ PERIODIC_TASKS: list[PeriodicTaskSpec] = [
         "description": "Goal events are checked on ingest; this sweep converts the active "
         "enrollments whose goal event arrived while no worker ran.",
     },
+    {
+        "name": "journeys: advance due enrollments",
+        "task": "journeys.tasks.journeys_advance_due",
+        "crontab": None,
+        "every_seconds": 15,
+        "description": "Claims the enrollments whose wait is over (or that just moved on) in "
+        "batches and runs their steps once each: waits, branches, splits, sends, actions.",
+    },
 ]

@@ -3,7 +3,6 @@ tree changed. Saving the same content again writes nothing."""
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -146,10 +145,7 @@ def journeys_resume(*, journeys: QuerySet[Journey]) -> Held:
 
 
 def _advance_due_soon() -> None:
-    # The advancing task is the engine's module; looked up by name so that pausing and
-    # resuming work (at the next beat) in a deployment without it.
-    try:
-        tasks = importlib.import_module("journeys.tasks")
-    except ModuleNotFoundError:
-        return
-    tasks.journeys_advance_due.delay_on_commit()
+    # Lazily: journeys.tasks imports the engine, which imports this module's neighbours.
+    from journeys.tasks import journeys_advance_due
+
+    journeys_advance_due.delay_on_commit()

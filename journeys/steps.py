@@ -335,16 +335,25 @@ class Send(StepType):
     form = SendCampaignForm
 
 
+# Rule actions a journey step may not run, with the hint shown when one is asked for: a send
+# is its own step type, and a journey starting journeys would need a firing to start from.
+NOT_STEP_ACTIONS = {
+    "send_campaign": " (use a send step)",
+    "start_journey": " (a journey does not start journeys; use a trigger rule)",
+}
+
+
 class ActionStepForm(forms.Form):
     action = forms.ChoiceField(
-        choices=[], help_text="A trigger action other than send_campaign, e.g. set_attribute"
+        choices=[],
+        help_text="A trigger action other than send_campaign and start_journey, e.g. set_attribute",
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         field = self.fields["action"]
         assert isinstance(field, forms.ChoiceField)
-        field.choices = [c for c in actions.choices() if c[0] != "send_campaign"]
+        field.choices = [c for c in actions.choices() if c[0] not in NOT_STEP_ACTIONS]
 
 
 @steps.register
@@ -370,9 +379,9 @@ class Action(StepType):
         """The wrapped action's own form validates the rest of the step."""
         type_id = options.get("action")
         handler = actions.get(type_id) if isinstance(type_id, str) else None
-        if handler is None or handler.id == "send_campaign":
-            known = ", ".join(c[0] for c in actions.choices() if c[0] != "send_campaign")
-            hint = " (use a send step)" if type_id == "send_campaign" else ""
+        if handler is None or handler.id in NOT_STEP_ACTIONS:
+            known = ", ".join(c[0] for c in actions.choices() if c[0] not in NOT_STEP_ACTIONS)
+            hint = NOT_STEP_ACTIONS.get(str(type_id), "")
             problems.append(
                 (f"{path}.action", f"unknown action {type_id!r}{hint}; one of {known}.")
             )

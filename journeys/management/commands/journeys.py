@@ -1,4 +1,4 @@
-"""`python manage.py journeys import|export|status|explain|move`."""
+"""`python manage.py journeys import|export|advance|status|explain|move`."""
 
 from __future__ import annotations
 
@@ -38,6 +38,26 @@ def _import(command: BaseCommand, options: dict[str, Any]) -> None:
         command.stdout.write(f"nothing changed: {len(report.unchanged)} journey(s) up to date\n")
         return
     import_report_write(command, path, report)
+
+
+def _advance(command: BaseCommand, options: dict[str, Any]) -> None:
+    from journeys.engine.due import due_advance
+
+    report, _ = due_advance(budget_seconds=options["budget"])
+    if options["json"]:
+        command.stdout.write(json.dumps(report.as_dict(), indent=2) + "\n")
+    else:
+        command.stdout.write(report.summary() + "\n")
+
+
+def _advance_arguments(parser: CommandParser) -> None:
+    parser.add_argument("--json", action="store_true", help="Print the report as JSON.")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=300.0,
+        help="Stop claiming after this many seconds, e.g. 60 (default 300).",
+    )
 
 
 def _export_arguments(parser: CommandParser) -> None:
@@ -99,13 +119,22 @@ def _explain_arguments(parser: CommandParser) -> None:
 
 class Command(SubcommandCommand):
     app = "journeys"
-    help = "Journeys: export to / import from YAML, status counts, explain one contact's path."
+    help = (
+        "Journeys: YAML export/import, advance due steps now, status counts, explain one "
+        "contact's path, move contacts between versions."
+    )
     subcommands = [
         Subcommand(
             "export", "Write journeys as YAML (stdout by default).", _export, _export_arguments
         ),
         Subcommand(
             "import", "Validate and load a YAML file (all or nothing).", _import, _import_arguments
+        ),
+        Subcommand(
+            "advance",
+            "Run the steps that are due now (what beat runs every 15 s) and say what moved.",
+            _advance,
+            _advance_arguments,
         ),
         Subcommand(
             "status",
