@@ -13,7 +13,7 @@ from django.contrib.auth.models import User
 from django.urls import reverse
 from django.utils import timezone
 
-from campaigns.models import TrackingHit
+from campaigns.models import Campaign, TrackingHit
 from tests.campaigns.tracking_helpers import classify, send_tracked, sent_ago, tracked_links
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -82,3 +82,31 @@ def test_the_results_page_shows_human_and_scanner_counts(
     assert clicks.locator("td.human").inner_text() == "1"
     assert clicks.locator("td.machine").inner_text() == "1"
     assert "Own tracking is on" in page.inner_text("#ab-results")
+
+
+def test_a_marketer_turns_tracking_off_in_the_campaign_form(
+    live_server: Any, page: Any, outbox: Path, tmp_path: Path
+) -> None:
+    delivery, _ = send_tracked(outbox)
+    campaign = Campaign.objects.get(pk=delivery.campaign_id)
+    Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.DRAFT)
+    User.objects.create_superuser("ada", "ada@example.com", "correct-horse-42")
+    url = reverse("admin:campaigns_campaign_change", args=[campaign.pk])
+    page.goto(f"{live_server.url}/admin/login/?next={url}")
+    page.fill("#id_username", "ada")
+    page.fill("#id_password", "correct-horse-42")
+    page.click("input[type=submit]")
+    page.wait_for_selector("#id_track_opens_clicks")
+    page.set_viewport_size({"width": 1400, "height": 2400})
+    shot = tmp_path / "campaign-form.png"
+    page.screenshot(path=str(shot), full_page=True)
+
+    assert page.is_checked("#id_track_opens_clicks")
+    assert "rewrite the links" in page.inner_text("body").lower()
+    page.uncheck("#id_track_opens_clicks")
+    page.click("input[name=_continue]")
+    page.wait_for_selector(".messagelist")
+
+    campaign.refresh_from_db()
+    assert campaign.track_opens_clicks is False
+    assert campaign.utm_parameters is True
