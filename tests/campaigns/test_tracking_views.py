@@ -147,3 +147,20 @@ def test_the_request_cannot_change_where_a_link_goes(outbox: Path, client: Clien
         [1, 0], key="not-our-secret", salt="campaigns.tracking.click", compress=True
     )
     _assert_same_404(client, f"/t/c/{forged}")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_erasing_the_contact_forgets_addresses_agents_and_links(
+    outbox: Path, client: Client
+) -> None:
+    from crm.services.privacy import contact_erase
+
+    delivery, message = send_tracked(outbox)
+    link = tracked_links(message)[0]
+    hit(client, link, ua="Mozilla/5.0 Firefox/120", ip="198.51.100.4")
+
+    contact_erase(contact=delivery.contact, requested_by="test")
+
+    row = TrackingHit.objects.get()
+    assert (row.ip, row.user_agent) == (None, "")
+    _assert_same_404(client, path_of(link))
