@@ -148,17 +148,42 @@ def _is_apple_proxy(hit: Hit) -> bool:
     return in_apple or hit.user_agent.strip().lower() == APPLE_PROXY_AGENT
 
 
-def _in_burst(hit: Hit, clicks: Sequence[Hit]) -> bool:
+def _burst_ids(hits: Sequence[Hit]) -> set[int]:
+    """The click hits that have a hit on another link of the message from the same address
+    within TRACKING_BURST_SECONDS: per address, in time order, the nearest hit on a different
+    link before and after each hit (n log n, so a message clicked thousands of times is no
+    quadratic work)."""
     window = dt.timedelta(seconds=settings.TRACKING_BURST_SECONDS)
-    links = {
-        other.link_index
-        for other in clicks
-        if other.ip == hit.ip and abs(other.occurred_at - hit.occurred_at) <= window
-    }
-    return len(links) >= 2
+    by_address: dict[str | None, list[Hit]] = {}
+    for hit in hits:
+        if hit.kind == CLICK and not hit.honeypot:
+            by_address.setdefault(hit.ip, []).append(hit)
+    found: set[int] = set()
+    for group in by_address.values():
+        group.sort(key=lambda h: h.occurred_at)
+        found.update(_bursts_in_order(group, window))
+    return found
 
 
-def _hard_reasons(hit: Hit, siblings: Sequence[Hit], trapped: set[str | None]) -> list[str]:
+def _bursts_in_order(group: list[Hit], window: dt.timedelta) -> set[int]:
+    size = len(group)
+    before: list[int | None] = [None] * size  # the nearest earlier hit on another link
+    after: list[int | None] = [None] * size  # the nearest later one
+    for i in range(1, size):
+        previous = group[i - 1]
+        before[i] = i - 1 if previous.link_index != group[i].link_index else before[i - 1]
+    for i in range(size - 2, -1, -1):
+        following = group[i + 1]
+        after[i] = i + 1 if following.link_index != group[i].link_index else after[i + 1]
+    found = set()
+    for i, hit in enumerate(group):
+        near = [j for j in (before[i], after[i]) if j is not None]
+        if any(abs(group[j].occurred_at - hit.occurred_at) <= window for j in near):
+            found.add(hit.id)
+    return found
+
+
+def _hard_reasons(hit: Hit, trapped: set[str | None], bursts: set[int]) -> list[str]:
     reasons = []
     if hit.method.upper() == "HEAD":
         reasons.append("head_request")
@@ -167,17 +192,15 @@ def _hard_reasons(hit: Hit, siblings: Sequence[Hit], trapped: set[str | None]) -
     reasons += _agent_reasons(hit.user_agent)
     if _in_scanner_network(hit.ip):
         reasons.append("scanner_network")
-    if hit.kind == CLICK and not hit.honeypot:
-        clicks = [s for s in siblings if s.kind == CLICK and not s.honeypot]
-        if _in_burst(hit, clicks):
-            reasons.append("link_burst")
+    if hit.id in bursts:
+        reasons.append("link_burst")
     return reasons
 
 
 def _label_one(
-    hit: Hit, siblings: Sequence[Hit], trapped: set[str | None], sent_at: dt.datetime | None
+    hit: Hit, trapped: set[str | None], bursts: set[int], sent_at: dt.datetime | None
 ) -> None:
-    hard = _hard_reasons(hit, siblings, trapped)
+    hard = _hard_reasons(hit, trapped, bursts)
     if hit.kind == OPEN and not hard and GMAIL_PROXY_AGENT in hit.user_agent.lower():
         hit.label, hit.reasons = HUMAN, ["gmail_image_proxy"]
         return
@@ -200,8 +223,9 @@ def delivery_hits_label(hits: Sequence[Hit], *, sent_at: dt.datetime | None) -> 
     """Label every hit of one delivery in place (all of them, old and new: a burst or a
     honeypot seen now can change what an earlier hit was)."""
     trapped = {hit.ip for hit in hits if hit.honeypot}
+    bursts = _burst_ids(hits)
     for hit in hits:
-        _label_one(hit, hits, trapped, sent_at)
+        _label_one(hit, trapped, bursts, sent_at)
     human_clicks = [h.occurred_at for h in hits if h.kind == CLICK and h.label == HUMAN]
     if not human_clicks:
         return

@@ -10,8 +10,13 @@ from __future__ import annotations
 from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.http import require_http_methods
 
-from campaigns.models import Delivery, TrackingHit
-from campaigns.tracking.recording import RawHit, RecordingRedirect, RecordingResponse
+from campaigns.models import TrackingHit
+from campaigns.tracking.recording import (
+    RawHit,
+    RecordingRedirect,
+    RecordingResponse,
+    tracked_links_of,
+)
 from campaigns.tracking.tokens import click_payload, open_delivery_id
 from campaigns.views.common import client_ip
 
@@ -46,8 +51,8 @@ def click(request: HttpRequest, token: str) -> HttpResponse:
     if found is None:
         raise Http404
     delivery_id, index = found
-    links = Delivery.objects.filter(pk=delivery_id).values_list("tracked_links", flat=True).first()
-    link = links[index] if isinstance(links, list) and index < len(links) else None
+    links = tracked_links_of(delivery_id)
+    link = links[index] if links is not None and index < len(links) else None
     target = link.get("target") if isinstance(link, dict) else None
     if not isinstance(target, str) or not target.lower().startswith(("http://", "https://")):
         raise Http404
@@ -61,7 +66,7 @@ def click(request: HttpRequest, token: str) -> HttpResponse:
 @require_http_methods(["GET", "HEAD"])
 def pixel(request: HttpRequest, token: str) -> HttpResponse:
     delivery_id = open_delivery_id(token)
-    if delivery_id is None or not Delivery.objects.filter(pk=delivery_id).exists():
+    if delivery_id is None or tracked_links_of(delivery_id) is None:
         raise Http404
     response = RecordingResponse(PIXEL_GIF, content_type="image/gif")
     response.hit = _hit(

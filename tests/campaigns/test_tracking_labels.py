@@ -235,3 +235,30 @@ def test_repeated_clicks_and_opens_make_one_response_and_one_event_each(
     assert Response.objects.filter(kind="opened").count() == 1
     assert Event.objects.filter(type="email_clicked").count() == 1
     assert Event.objects.filter(type="email_opened").count() == 1
+
+
+def test_bursts_are_found_among_thousands_of_hits_without_quadratic_work() -> None:
+    """Pure labelling, no database: one address clicking link 0 every 2 seconds is a person;
+    the one moment it also hit link 1 within a second is a burst, on both hits."""
+    import datetime as dt
+    import time
+
+    from campaigns.tracking.labels import Hit, delivery_hits_label
+
+    start = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC)
+    hits = [
+        Hit(
+            i, "click", 0, False, "GET", "203.0.113.1", BROWSER, start + dt.timedelta(seconds=2 * i)
+        )
+        for i in range(5000)
+    ]
+    hits.append(Hit(5000, "click", 1, False, "GET", "203.0.113.1", BROWSER, hits[2500].occurred_at))
+
+    began = time.perf_counter()
+    delivery_hits_label(hits, sent_at=start - dt.timedelta(hours=1))
+    elapsed = time.perf_counter() - began
+
+    burst = {h.id for h in hits if "link_burst" in h.reasons}
+    assert burst == {2500, 5000}
+    assert sum(h.label == "human" for h in hits) == 4999
+    assert elapsed < 2
