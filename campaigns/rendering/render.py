@@ -49,7 +49,7 @@ class RenderedMessage:
     text: str
     sms_body: str
     # The tracked links, by the index their /t/c/ token names: stored on the delivery
-    # (campaigns.tracking.links_store) before the message leaves.
+    # (campaigns.tracking.recording.tracked_links_store) before the message leaves.
     links: tuple[TrackedLink, ...] = ()
 
 
