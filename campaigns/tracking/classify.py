@@ -133,15 +133,19 @@ def _deliveries_classify(delivery_ids: list[int], report: ClassifyReport) -> Non
     for delivery_id, hits in by_delivery.items():
         labels.delivery_hits_label(hits, sent_at=facts[delivery_id].sent_at)
     labelled = {hit.id: hit for hits in by_delivery.values() for hit in hits}
-    changed = []
+    # One UPDATE per distinct (label, reasons): a handful, however many hits changed.
+    changed: dict[tuple[str, tuple[str, ...]], list[int]] = defaultdict(list)
     for row in stored:
         hit = labelled[row.pk]
         if not row.processed or (row.label, row.label_reasons) != (hit.label, hit.reasons):
             if not row.processed:
                 report.labels[hit.label] += 1
-            row.label, row.label_reasons, row.processed = hit.label, hit.reasons, True
-            changed.append(row)
-    TrackingHit.objects.bulk_update(changed, ["label", "label_reasons", "processed"])
+            changed[(hit.label, tuple(hit.reasons))].append(row.pk)
+    for (label, reasons), ids in changed.items():
+        for part in chunks(ids, _CHUNK):
+            TrackingHit.objects.filter(pk__in=part).update(
+                label=label, label_reasons=list(reasons), processed=True
+            )
     became_human = _responses_write(by_delivery, facts, report)
     _delivered_mark([key[0] for key in became_human])
     report.events += _events_send(became_human, facts)
