@@ -127,6 +127,7 @@ class _Rewriter:
         """What goes where `url` was (unescaped)."""
         if self._left_alone(url):
             return url
+        url = url.strip()  # an href's stray spaces are no part of the address
         if not self.policy.track or self.policy.delivery_id is None:
             return with_parameters(url, self.policy.utm)
         index = self._index(url)
