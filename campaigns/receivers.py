@@ -9,7 +9,7 @@ from django.dispatch import receiver
 
 from campaigns import webhook_tasks
 from campaigns.channels.provider_events import email_event_from_anymail, tracking_signal
-from campaigns.models import Response
+from campaigns.models import Delivery, Response, TrackingHit
 from crm.signals import contact_erased
 
 
@@ -26,3 +26,9 @@ def contact_erased_forget_responses(sender: Any, contact_id: int, **kwargs: Any)
     """An SMS reply's text, a clicked URL and a provider's payload (addresses, numbers) are
     personal data; the fact that a response happened stays for campaign results."""
     Response.objects.filter(contact_id=contact_id).update(body="", url="", payload={})
+    # Tracked hits keep the address and browser of whoever opened or clicked, and the links a
+    # message was sent with may carry personal values: both go (those links then 404).
+    TrackingHit.objects.filter(delivery__contact_id=contact_id).update(ip=None, user_agent="")
+    Delivery.objects.filter(contact_id=contact_id).exclude(tracked_links=[]).update(
+        tracked_links=[]
+    )

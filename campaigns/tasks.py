@@ -42,3 +42,11 @@ def ab_decide_due() -> int:
     from campaigns.abtest.winner import campaigns_decide_due
 
     return len(campaigns_decide_due())
+
+
+@shared_task
+def tracking_hits_classify() -> int:
+    """Every few seconds: raw click and open hits labelled, Responses and events written."""
+    from campaigns.tracking.classify import tracking_hits_classify as classify
+
+    return classify().hits

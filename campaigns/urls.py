@@ -18,3 +18,11 @@ urlpatterns += [
     # per request, so settings overridden in tests and the demo take effect at once.
     path("webhooks/anymail/<slug:esp>/tracking/", webhooks.email_tracking, name="email_tracking"),
 ]
+
+# Own click and open tracking (docs/tracking.md).
+from campaigns.tracking import views as tracking  # noqa: E402
+
+urlpatterns += [
+    path("t/c/<str:token>", tracking.click, name="track_click"),
+    path("t/o/<str:token>", tracking.pixel, name="track_open"),
+]

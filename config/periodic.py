@@ -52,6 +52,15 @@ PERIODIC_TASKS: list[PeriodicTaskSpec] = [
         "refreshes the segments whose conditions use them.",
     },
     {
+        "name": "campaigns: label click and open hits",
+        "task": "campaigns.tasks.tracking_hits_classify",
+        "crontab": None,
+        "every_seconds": 5,
+        "description": "Raw hits of tracked links and open pixels labelled human, scanner or "
+        "machine_open in bulk; human ones become Responses and email_clicked/email_opened "
+        "events (docs/tracking.md).",
+    },
+    {
         "name": "campaigns: enqueue deferred deliveries that are due",
         "task": "campaigns.tasks.deliveries_enqueue_due",
         "crontab": None,

@@ -456,6 +456,21 @@ RENDER_MAX_FILTER_WIDTH = env_int("RENDER_MAX_FILTER_WIDTH", 200)
 RENDER_MAX_LOOP_ITERATIONS = env_int("RENDER_MAX_LOOP_ITERATIONS", 10_000)
 RENDER_MAX_SECONDS = env_int("RENDER_MAX_SECONDS", 2)
 
+# --- Own click and open tracking (docs/tracking.md) -----------------------------------------
+# A hit this many seconds after the message was sent is too soon for a person: scanner (click)
+# or machine_open (open).
+TRACKING_SCANNER_SECONDS = env_int("TRACKING_SCANNER_SECONDS", 10)
+# Two different links of one message hit from one address within this many seconds: scanner.
+TRACKING_BURST_SECONDS = env_int("TRACKING_BURST_SECONDS", 1)
+# Tracked links answer this long after sending, then 404 like any bad link.
+TRACKING_LINK_MAX_AGE_DAYS = env_int("TRACKING_LINK_MAX_AGE_DAYS", 400)
+TRACKING_UTM_SOURCE = env_str("TRACKING_UTM_SOURCE", "cadence")
+# Networks (CIDR, comma-separated) whose hits are scanners, beside the vendors' ranges in
+# campaigns/tracking/labels.py, e.g. your own mail gateway's: 192.0.2.0/24,2001:db8::/32.
+TRACKING_SCANNER_NETWORKS = env_list("TRACKING_SCANNER_NETWORKS", [])
+# Raw hits labelled per run of the classifying task (every few seconds).
+TRACKING_CLASSIFY_BATCH_SIZE = env_int("TRACKING_CLASSIFY_BATCH_SIZE", 2000)
+
 # --- Triggers (docs/triggers.md) -------------------------------------------------------------
 # Outgoing webhooks are signed with HMAC-SHA256 over the body (X-Cadence-Signature).
 TRIGGER_WEBHOOK_SECRET = env_str("TRIGGER_WEBHOOK_SECRET")

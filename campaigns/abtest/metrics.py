@@ -3,7 +3,9 @@ the campaign's test deliveries, whatever their number.
 
 - An arm is a variant, or the holdout. The test deliveries are every delivery of the campaign
   except the winner send to the rest of the audience (occurrence "winner").
-- Counts are per delivery (unique): a delivery opened five times counts once.
+- Counts are per delivery (unique): a delivery opened five times counts once. Opens and
+  clicks are the human ones only: scanner hits, privacy-proxy opens and ESP reports of a
+  campaign that tracks its own are never counted (docs/tracking.md).
 - Conversions: the campaign's goal event (crm Event of type `goal_event`) by the delivery's
   contact at or after the delivery's reference time and before reference + the attribution
   window. The reference time is `sent_at` for a message that went out, else `created_at`: the
@@ -45,6 +47,7 @@ from crm.models import Event
 
 HOLDOUT = "holdout"
 _R = Response.Kind
+_HUMAN = Response.Label.HUMAN
 CENT = Decimal("0.01")
 PENDING = (Delivery.Status.QUEUED, Delivery.Status.SENDING, Delivery.Status.DEFERRED)
 
@@ -181,14 +184,18 @@ def _response_counts(campaign: Campaign, arms: dict[ArmKey, ArmMetrics]) -> None
     def unique(*kinds: str) -> Count:
         return Count("delivery_id", distinct=True, filter=Q(kind__in=kinds))
 
+    def human(kind: str) -> Count:
+        # Scanners, privacy proxies and ESP reports superseded by own tracking never count.
+        return Count("delivery_id", distinct=True, filter=Q(kind=kind, label=_HUMAN))
+
     rows = (
         Response.objects.filter(campaign_id=campaign.pk, delivery__isnull=False)
         .exclude(delivery__occurrence=WINNER_OCCURRENCE)
         .order_by()
         .values("delivery__variant_id", "delivery__is_holdout")
         .annotate(
-            opened=unique(_R.OPENED),
-            clicked=unique(_R.CLICKED),
+            opened=human(_R.OPENED),
+            clicked=human(_R.CLICKED),
             unsubscribed=unique(_R.UNSUBSCRIBED),
             bounced=unique(_R.BOUNCED_HARD, _R.FAILED),
             complained=unique(_R.COMPLAINED),

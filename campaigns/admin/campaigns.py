@@ -79,6 +79,8 @@ class CampaignForm(forms.ModelForm[Campaign]):
             "defer_when_capped",
             "goal_event",
             "attribution_window_days",
+            "track_opens_clicks",
+            "utm_parameters",
             *AB_FIELDS,
         )
 
@@ -152,6 +154,7 @@ class CampaignAdmin(admin.ModelAdmin[Campaign]):
             {"fields": ("purpose", "is_transactional", "priority", "defer_when_capped")},
         ),
         (_("Goal"), {"fields": ("goal_event", "attribution_window_days")}),
+        (_("Tracking"), {"fields": ("track_opens_clicks", "utm_parameters")}),
         AB_FIELDSET,
     )
 

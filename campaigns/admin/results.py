@@ -23,6 +23,7 @@ from campaigns.abtest import planner
 from campaigns.abtest.charts import cumulative_chart, rates_chart
 from campaigns.abtest.report import Report, campaign_report
 from campaigns.models import ABDecision, Campaign
+from campaigns.tracking.selectors import campaign_tracking_counts
 from core.admin import ReadOnlyModelAdmin
 
 AB_FIELDS = (
@@ -173,6 +174,7 @@ def results_view(
         "change_url": reverse("admin:campaigns_campaign_change", args=[campaign.pk]),
         "planner_form": planner_form,
         "plan": plan,
+        "tracking": campaign_tracking_counts(campaign_id=campaign.pk),
     }
     return TemplateResponse(request, "campaigns/admin/results.html", context)
 

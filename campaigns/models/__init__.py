@@ -3,7 +3,7 @@ happened (deliveries, responses)."""
 
 from campaigns.models.abtest import ABDecision
 from campaigns.models.campaigns import PLANNED_POWER, Campaign, Variant
-from campaigns.models.deliveries import Delivery, Response
+from campaigns.models.deliveries import Delivery, Response, TrackingHit
 from campaigns.models.limits import FrequencyCap, ThrottleBucket
 from campaigns.models.templates import MessageTemplate
 
@@ -16,5 +16,6 @@ __all__ = [
     "MessageTemplate",
     "Response",
     "ThrottleBucket",
+    "TrackingHit",
     "Variant",
 ]

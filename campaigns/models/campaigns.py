@@ -132,6 +132,20 @@ class Campaign(models.Model):
         validators=[MinValueValidator(0), MaxValueValidator(50)],
         help_text="Share of the audience that receives nothing and is measured, e.g. 10.",
     )
+    track_opens_clicks = models.BooleanField(
+        "track opens and clicks",
+        default=True,
+        help_text="Rewrite the links of this campaign's emails through /t/c/ and add an open "
+        "pixel (docs/tracking.md). Turn off for senders that must not track; ESP-reported "
+        "opens and clicks then count instead.",
+    )
+    utm_parameters = models.BooleanField(
+        "UTM parameters",
+        default=True,
+        help_text="Append utm_source, utm_medium, utm_campaign (the slug) and utm_content (the "
+        "variant) to link targets, e.g. ?utm_source=cadence&utm_medium=email; a link's own "
+        "utm_* values are kept.",
+    )
     defer_when_capped = models.BooleanField(
         default=True,
         help_text="A message over the frequency cap waits for the next free slot instead of "

@@ -77,6 +77,13 @@ class Delivery(models.Model):
         help_text="Set just before the provider is called: a delivery left sending with this "
         "set may have gone out (uncertain); without it, it never left and is queued again.",
     )
+    tracked_links = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="The links of the message as sent, by the index their tracked URL names "
+        '(campaigns.tracking), e.g. [{"url": "https://shop.example.com/", "target": '
+        '"https://shop.example.com/?utm_source=cadence&cadence_cid=..."}].',
+    )
     sent_at = models.DateTimeField(null=True, blank=True, db_index=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -143,6 +150,13 @@ class Response(models.Model):
         FAILED = "failed", "Failed"
         REPLIED = "replied", "Replied"
 
+    class Label(models.TextChoices):
+        HUMAN = "human", "Human"
+        SCANNER = "scanner", "Scanner"
+        MACHINE_OPEN = "machine_open", "Machine open (privacy proxy)"
+        # An ESP's open or click for a campaign that tracks its own: kept, never counted.
+        NOT_COUNTED = "not_counted", "Not counted (own tracking on)"
+
     delivery = models.ForeignKey(
         Delivery, on_delete=models.PROTECT, null=True, blank=True, related_name="responses"
     )
@@ -158,6 +172,18 @@ class Response(models.Model):
     provider = models.CharField(max_length=50, blank=True, help_text="e.g. postmark, twilio")
     provider_event_id = models.CharField(max_length=255, null=True, blank=True)
     payload = models.JSONField(default=dict, blank=True, help_text="The provider's event, as sent.")
+    label = models.CharField(
+        max_length=12,
+        choices=Label.choices,
+        default=Label.HUMAN,
+        help_text="Who did it (docs/tracking.md): only human opens and clicks are counted, "
+        "e.g. scanner for a security gateway's click seconds after delivery.",
+    )
+    label_reasons = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Why the label was given, e.g. ["too_soon", "link_burst"].',
+    )
     occurred_at = models.DateTimeField(default=dj_timezone.now)
     received_at = models.DateTimeField(default=dj_timezone.now)
 
@@ -175,3 +201,43 @@ class Response(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} ({self.provider})"
+
+
+class TrackingHit(models.Model):
+    """One request to a tracked link or open pixel, written raw as it came (one INSERT, after
+    the answer went out) and labelled later in bulk by campaigns.tracking.classify."""
+
+    class Kind(models.TextChoices):
+        CLICK = "click", "Click"
+        OPEN = "open", "Open"
+
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="hits")
+    link_index = models.IntegerField(
+        null=True, blank=True, help_text="Index in Delivery.tracked_links; empty for an open."
+    )
+    kind = models.CharField(max_length=5, choices=Kind.choices)
+    method = models.CharField(max_length=8, help_text="e.g. GET, HEAD")
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=500, blank=True)
+    occurred_at = models.DateTimeField(default=dj_timezone.now)
+    label = models.CharField(
+        max_length=12,
+        choices=Response.Label.choices,
+        blank=True,
+        help_text="Empty until classified, then e.g. scanner.",
+    )
+    label_reasons = models.JSONField(default=list, blank=True, help_text='e.g. ["head_request"]')
+    processed = models.BooleanField(default=False)
+
+    class Meta:
+        indexes: ClassVar[list[Any]] = [
+            models.Index(
+                fields=["id"],
+                name="campaigns_hit_todo_idx",
+                condition=Q(processed=False),
+            ),
+            models.Index(fields=["delivery", "occurred_at"], name="campaigns_hit_delivery_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.delivery_id}/{self.link_index} ({self.label or 'new'})"

@@ -20,6 +20,7 @@ from campaigns.rendering.context import message_context, recent_context_for
 from campaigns.rendering.engine import RenderLimitError, render_budget
 from campaigns.rendering.links import MissingValueError, missing_values_held
 from campaigns.rendering.text import html_to_text
+from campaigns.tracking.rewrite import LinkPolicy, TrackedLink, message_rewrite, utm_parameters
 from crm.models import Channel, Contact
 
 FIELD_LABELS = {
@@ -47,6 +48,9 @@ class RenderedMessage:
     html: str
     text: str
     sms_body: str
+    # The tracked links, by the index their /t/c/ token names: stored on the delivery
+    # (campaigns.tracking.recording.tracked_links_store) before the message leaves.
+    links: tuple[TrackedLink, ...] = ()
 
 
 # A django.core.signing value: payload (".": compressed), timestamp, SHA-256 signature.
@@ -129,12 +133,15 @@ def render_message(
     delivery_id: int | None = None,
     recent: dict[str, Any] | None = None,
     preview: bool = False,
+    variant_name: str = "",
 ) -> RenderedMessage:
     """Render what the campaign's channel needs (email: subject, preheader, HTML, text; SMS:
     the SMS body). A marketing email gets the standard footer (unsubscribe and preference
     links, postal address) in each body that does not use ``{{ unsubscribe_url }}`` itself,
     and the preheader as a hidden span at the top of the HTML. `preview=True` puts inert
-    placeholders where the customer's signed links go (for admin previews). Raises
+    placeholders where the customer's signed links go (for admin previews). A marketing
+    email rendered for a delivery has its links tracked (docs/tracking.md): the targets come
+    back in `links`, to be stored before sending. Raises
     RenderError, also for a message over RENDER_MAX_EMAIL_BYTES or RENDER_MAX_SMS_CHARS."""
     if recent is None:
         recent = recent_context_for([contact.pk]).get(contact.pk, {}) if contact.pk else {}
@@ -174,6 +181,14 @@ def render_message(
         if not text_has_link:
             footer = render_to_string("campaigns/email/footer.txt", footer_context).strip()
             text = f"{text}\n\n{footer}" if text else footer
+    links: tuple[TrackedLink, ...] = ()
+    if not campaign.is_transactional and not preview:
+        tracked = message_rewrite(
+            html=html,
+            text=text,
+            policy=_link_policy(campaign, delivery_id, variant_name, context),
+        )
+        html, text, links = tracked.html, tracked.text, tuple(tracked.links)
     if html:
         html = _with_preheader(html, preheader)
     size = sum(len(part.encode()) for part in (subject, preheader, html, text))
@@ -183,7 +198,25 @@ def render_message(
             f"the rendered email is {size} bytes, over the limit of "
             f"{settings.RENDER_MAX_EMAIL_BYTES} bytes (RENDER_MAX_EMAIL_BYTES)",
         )
-    return RenderedMessage(subject=subject, preheader=preheader, html=html, text=text, sms_body="")
+    return RenderedMessage(
+        subject=subject, preheader=preheader, html=html, text=text, sms_body="", links=links
+    )
+
+
+def _link_policy(
+    campaign: Campaign, delivery_id: int | None, variant_name: str, context: dict[str, Any]
+) -> LinkPolicy:
+    utm = (
+        utm_parameters(campaign_slug=campaign.slug, variant_name=variant_name)
+        if campaign.utm_parameters
+        else []
+    )
+    return LinkPolicy(
+        delivery_id=delivery_id,
+        track=campaign.track_opens_clicks and delivery_id is not None,
+        utm=utm,
+        keep={str(context["unsubscribe_url"]), str(context["preferences_url"])},
+    )
 
 
 def _check_sms_length(body: str, campaign: Campaign) -> None:

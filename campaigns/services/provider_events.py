@@ -20,7 +20,7 @@ from django.utils.dateparse import parse_datetime
 
 from campaigns.channels.provider_events import EmailEvent
 from campaigns.channels.sms import SMS_PROVIDER, sms_status_report
-from campaigns.models import Delivery, Response
+from campaigns.models import Campaign, Delivery, Response
 from campaigns.services.consent_actions import (
     ConsentEvidence,
     address_suppress,
@@ -117,6 +117,15 @@ def _email_delivery(event: EmailEvent) -> Delivery | None:
     return None
 
 
+def _esp_label(kind: str, delivery: Delivery | None) -> str:
+    """An ESP's open or click of a campaign that tracks its own is kept but not counted: own
+    tracking has it already, labelled, and the two would count the same person twice."""
+    if kind not in (_R.OPENED, _R.CLICKED) or delivery is None:
+        return Response.Label.HUMAN
+    tracked = Campaign.objects.filter(pk=delivery.campaign_id, track_opens_clicks=True).exists()
+    return Response.Label.NOT_COUNTED if tracked else Response.Label.HUMAN
+
+
 def _contact_by_email(address: str) -> Contact | None:
     if not address:
         return None
@@ -155,6 +164,7 @@ def email_event_apply(*, event: EmailEvent) -> Response | None:
         else _contact_by_email(recipient)
     )
     occurred_at = _parse_time(event["occurred_at"])
+    label = _esp_label(kind, delivery)
     response = _response_once(
         delivery=delivery,
         contact=contact,
@@ -165,6 +175,8 @@ def email_event_apply(*, event: EmailEvent) -> Response | None:
         provider_event_id=event["event_id"],
         payload=event["raw"] if isinstance(event["raw"], dict) else {"raw": event["raw"]},
         occurred_at=occurred_at,
+        label=label,
+        label_reasons=["own_tracking_on"] if label == Response.Label.NOT_COUNTED else [],
     )
     if response is None:
         return None

@@ -255,6 +255,7 @@ class _BatchSender:
     def _build(self, delivery: Delivery, contact: Contact) -> Any:
         """The message for one delivery, or None when it was skipped as unrenderable."""
         from campaigns.rendering import RenderError, render_message
+        from campaigns.tracking.recording import tracked_links_store
 
         if delivery.variant is None:
             _skip_one(delivery, Reason.RENDER_ERROR, "no variant to render", self.report)
@@ -266,7 +267,10 @@ class _BatchSender:
                 campaign=self.campaign,
                 delivery_id=delivery.pk,
                 recent=self.recent.get(contact.pk, {}),
+                variant_name=delivery.variant.name,
             )
+            if rendered.links:
+                tracked_links_store(delivery_id=delivery.pk, links=rendered.links)
             return self.backend.build(
                 delivery=delivery, campaign=self.campaign, contact=contact, rendered=rendered
             )

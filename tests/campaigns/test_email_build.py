@@ -53,6 +53,9 @@ def make_delivery(
         channel="email",
         is_transactional=transactional,
         from_email="Shop <hello@shop.example>",
+        # The message as written: tracked links have their own tests (test_tracking_*.py).
+        track_opens_clicks=False,
+        utm_parameters=False,
     )
     variant = Variant.objects.create(campaign=campaign, template=template)
     return Delivery.objects.create(

@@ -36,7 +36,14 @@ def email_template(**fields: Any) -> MessageTemplate:
 
 
 def email_campaign(**fields: Any) -> Campaign:
-    values = {"name": "Spring sale", "slug": "spring-sale", "channel": "email"}
+    # The message as written: tracked links have their own tests (test_tracking_*.py).
+    values = {
+        "name": "Spring sale",
+        "slug": "spring-sale",
+        "channel": "email",
+        "track_opens_clicks": False,
+        "utm_parameters": False,
+    }
     values.update(fields)
     return Campaign.objects.create(**values)
 
@@ -408,6 +415,8 @@ def test_a_link_with_a_declared_fallback_is_sent_with_the_fallback(outbox: Any) 
         [ada],
         html='<a href="https://shop.example.com/p/{{ last_viewed.product_id|default:"sale" }}">'
         "See</a>",
+        track_opens_clicks=False,
+        utm_parameters=False,
     )
 
     campaign_launch(campaign=campaign, enqueue=False)
