@@ -42,6 +42,7 @@ from triggers.types import Facts
 
 Step = Mapping[str, Any]
 HOLDOUT = "holdout"
+_ABSENT = object()  # a fact the snapshot leaves out (unknown), told apart from every value
 _SCALE = float(2**64)
 
 
@@ -168,22 +169,30 @@ def branch_decide(
     )
     present = [e for e in entrants if e.contact_id in by_contact]
     overrides = _since_entry_counts(event_needs, present, now) if since_entry else {}
-    # One snapshot per enrollment: since-entry counts differ between a contact's enrollments.
-    per_enrollment: dict[int, Facts] = {}
+    # The engine sees each distinct combination of the values the conditions read once: a
+    # batch of shoppers mostly share them (no order, 3 views), and the answer is a function
+    # of those values alone. Since-entry counts differ between a contact's enrollments, so
+    # the combination is taken per enrollment.
+    read = sorted({key for _, needs in parts for need in needs for key in need_keys(need)})
+    signature_of: dict[int, tuple[Any, ...]] = {}
+    representatives: dict[tuple[Any, ...], Facts] = {}
     for entrant in present:
-        facts = dict(by_contact[entrant.contact_id])
-        facts.update(overrides.get(entrant.enrollment_id, {}))
-        per_enrollment[entrant.enrollment_id] = {**facts, "cid": entrant.enrollment_id}
-    matched = engine().match(per_enrollment.values(), compiled=compiled)
+        facts = {**by_contact[entrant.contact_id], **overrides.get(entrant.enrollment_id, {})}
+        signature = tuple(facts.get(key, _ABSENT) for key in read)
+        signature_of[entrant.enrollment_id] = signature
+        if signature not in representatives:
+            representatives[signature] = {**facts, "cid": len(representatives)}
+    matched = engine().match(representatives.values(), compiled=compiled)
+    labels: dict[str, str] = {}
+    for _, needs in parts:
+        for need in needs:
+            labels.update(need_label(need, since_entry=since_entry))
     any_mode = step.get("match") == "any"
-    decisions: dict[int, BranchDecision] = {}
-    for enrollment_id, facts in per_enrollment.items():
-        held = set(matched.get(enrollment_id, []))
+    by_signature: dict[tuple[Any, ...], BranchDecision] = {}
+    for signature, facts in representatives.items():
+        held = set(matched.get(int(facts["cid"]), []))
         verdicts = []
         for index, (description, needs) in enumerate(parts):
-            labels: dict[str, str] = {}
-            for need in needs:
-                labels.update(need_label(need, since_entry=since_entry))
             values = {
                 labels.get(key, key): facts.get(key, "(none)")
                 for need in needs
@@ -193,8 +202,8 @@ def branch_decide(
             verdicts.append(Verdict(path, description, path in held, values))
         results = [v.holds for v in verdicts]
         goes = any(results) if any_mode else all(results)
-        decisions[enrollment_id] = BranchDecision("then" if goes else "else", tuple(verdicts))
-    return decisions
+        by_signature[signature] = BranchDecision("then" if goes else "else", tuple(verdicts))
+    return {pk: by_signature[signature] for pk, signature in signature_of.items()}
 
 
 def _uniform(journey_id: int, step_id: str, contact_id: int, label: str) -> float:

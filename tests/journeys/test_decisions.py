@@ -121,3 +121,36 @@ def test_a_split_is_stable_per_contact_and_follows_the_weights() -> None:
     # Another journey draws independently.
     other = [split_decide(step, journey_id=2, contact_id=cid) for cid in range(200)]
     assert other != [split_decide(step, journey_id=1, contact_id=cid) for cid in range(200)]
+
+
+def test_a_batch_of_mixed_contacts_each_gets_its_own_answer(version: JourneyVersion) -> None:
+    """Contacts sharing the values the conditions read share one engine match; each still
+    gets the answer its own values give."""
+    now = timezone.now()
+    step = {
+        **BOUGHT,
+        "match": "all",
+        "conditions": [
+            {"id": "event_count", "event": "product_viewed", "count": 2, "hours": 24},
+            {"id": "event_absent", "event": "order_completed", "hours": 24},
+        ],
+    }
+    expected: dict[int, str] = {}
+    entrants = []
+    for index in range(24):
+        contact = ContactFactory.create()
+        views, bought = index % 4, index % 3 == 0
+        for _ in range(views):
+            EventFactory.create(contact=contact, type="product_viewed", occurred_at=now)
+        if bought:
+            EventFactory.create(contact=contact, type="order_completed", occurred_at=now)
+        entrant = _enrol(version, contact.pk, "", now)
+        entrants.append(entrant)
+        expected[entrant.enrollment_id] = "then" if views >= 2 and not bought else "else"
+    decisions = branch_decide(step, entrants, now=now)
+    assert {pk: d.key for pk, d in decisions.items()} == expected
+    sample = decisions[entrants[7].enrollment_id]  # 3 views, no order
+    assert [v.values for v in sample.verdicts] == [
+        {"product_viewed events in the last 24 h": 3},
+        {"order_completed events in the last 24 h": 0},
+    ]
