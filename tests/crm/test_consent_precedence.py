@@ -23,6 +23,8 @@ from twilio.request_validator import RequestValidator
 from campaigns.models import Campaign, Delivery
 from campaigns.services.consent_actions import ConsentEvidence, contact_consent_withdraw
 from campaigns.services.launch import campaign_launch
+from campaigns.services.scheduling import quiet_hours_zones, sms_next_allowed
+from campaigns.services.send import deliveries_send
 from campaigns.tokens import one_click_unsubscribe_url, preferences_token, unsubscribe_url
 from crm.models import ConsentRecord, Contact, ImportRun, Suppression
 from crm.normalise import address_hash
@@ -153,11 +155,22 @@ def sent(outbox: Path, channel: str) -> list[str]:
 
 
 def send(contact: Contact, channel: str, capture: Any) -> Delivery:
-    """A real broadcast to the contact through the dispatch pipeline."""
+    """A real broadcast to the contact through the dispatch pipeline, sent at the first
+    moment SMS quiet hours allow in every zone of the contact (now, for email), so the
+    answer is consent's whatever the hour the suite runs at."""
     campaign = campaign_for([contact], channel=channel, kind=Campaign.Kind.BROADCAST)
     with tasks_run_inline(), capture(execute=True):
-        campaign_launch(campaign=campaign)
-    return Delivery.objects.get(campaign=campaign, contact=contact)
+        campaign_launch(campaign=campaign, enqueue=False)
+    delivery = Delivery.objects.get(campaign=campaign, contact=contact)
+    moment = timezone.now()
+    if channel == "sms":
+        zones = quiet_hours_zones(
+            timezone_name=contact.timezone, country=contact.country, phone=contact.phone
+        )
+        moment = sms_next_allowed(moment, zones)
+    with tasks_run_inline(), capture(execute=True):
+        deliveries_send(delivery_ids=[delivery.pk], now=moment)
+    return Delivery.objects.get(pk=delivery.pk)
 
 
 def import_file(tmp_path: Path, content: str) -> ImportRun:
