@@ -364,6 +364,7 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "campaigns.tasks.*": {"queue": "dispatch"},
     "triggers.tasks.*": {"queue": "evaluation"},
+    "journeys.tasks.*": {"queue": "evaluation"},
     "campaigns.webhook_tasks.*": {"queue": "webhooks"},
 }
 CELERY_TIMEZONE = "UTC"
