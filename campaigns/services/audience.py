@@ -4,7 +4,7 @@ Read in keyset chunks by id."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from django.db.models import Exists, OuterRef, QuerySet
 
@@ -56,6 +56,18 @@ def audience_chunks(
     """[(contact id, time zone)] in id order, chunk by chunk (keyset pagination)."""
     rows = audience_queryset(campaign=campaign).values_list("pk", "timezone")
     yield from keyset_pages(rows, size=chunk_size)
+
+
+def contacts_excluded(*, campaign: Campaign, contact_ids: Iterable[int]) -> set[int]:
+    """The contacts among `contact_ids` in one of the campaign's exclusion segments."""
+    excluded = _excluded(campaign)
+    if excluded is None:
+        return set()
+    return set(
+        Contact.objects.filter(pk__in=list(contact_ids))
+        .filter(excluded)
+        .values_list("pk", flat=True)
+    )
 
 
 def contact_excluded(*, campaign: Campaign, contact_id: int) -> bool:

@@ -266,14 +266,87 @@ def campaign_deliver_to_contact(
     return delivery
 
 
+def campaign_deliver_to_contacts(
+    *, campaign: Campaign, targets: Sequence[tuple[int, str]]
+) -> dict[tuple[int, str], int] | None:
+    """The batch sibling of campaign_deliver_to_contact, for journey sends: one delivery per
+    (contact id, occurrence) in `targets`, inserted in bulk (a row already there is kept, so
+    a retry delivers nothing twice), assigned and checked as a firing's is, the queued ones
+    enqueued after commit. Returns {(contact id, occurrence): delivery id}, without contacts
+    that no longer exist; None when the campaign is a draft or cancelled."""
+    if campaign.status in (CampaignStatus.DRAFT, CampaignStatus.CANCELLED):
+        logger.info("not delivering %s: campaign is %s", campaign.slug, campaign.status)
+        return None
+    contact_ids = sorted({contact_id for contact_id, _ in targets})
+    contacts = {
+        row["pk"]: row
+        for row in Contact.objects.filter(pk__in=contact_ids).values("pk", "is_erased", "timezone")
+    }
+    if not contacts:
+        return {}
+    variants = campaign_variants(campaign)
+    excluded = audience.contacts_excluded(campaign=campaign, contact_ids=contacts)
+    now = timezone.now()
+    rows = [
+        Delivery(
+            campaign=campaign,
+            contact_id=contact_id,
+            occurrence=occurrence,
+            **_delivery_defaults(
+                campaign=campaign,
+                contact_id=contact_id,
+                contact=contacts[contact_id],
+                variants=variants,
+                excluded=contact_id in excluded,
+                now=now,
+            ),
+        )
+        for contact_id, occurrence in targets
+        if contact_id in contacts
+    ]
+    with transaction.atomic():
+        Delivery.objects.bulk_create(rows, batch_size=500, ignore_conflicts=True)
+        found = Delivery.objects.filter(
+            campaign=campaign,
+            occurrence__in={occurrence for _, occurrence in targets},
+            contact_id__in=list(contacts),
+        ).values_list("pk", "contact_id", "occurrence", "status", "not_before")
+        out: dict[tuple[int, str], int] = {}
+        due = []
+        for pk, contact_id, occurrence, status, not_before in found:
+            out[(contact_id, occurrence)] = pk
+            if status == Status.QUEUED and (not_before is None or not_before <= now):
+                due.append(pk)
+        deliveries_enqueue(sorted(due))
+    return out
+
+
 def _firing_defaults(
     *, campaign: Campaign, contact_id: int, contact: Mapping[str, Any]
 ) -> dict[str, Any]:
-    now = timezone.now()
+    return _delivery_defaults(
+        campaign=campaign,
+        contact_id=contact_id,
+        contact=contact,
+        variants=campaign_variants(campaign),
+        excluded=audience.contact_excluded(campaign=campaign, contact_id=contact_id),
+        now=timezone.now(),
+    )
+
+
+def _delivery_defaults(
+    *,
+    campaign: Campaign,
+    contact_id: int,
+    contact: Mapping[str, Any],
+    variants: list[tuple[int, int]],
+    excluded: bool,
+    now: dt.datetime,
+) -> dict[str, Any]:
     choice = assign(
         campaign_id=campaign.pk,
         contact_id=contact_id,
-        variants=campaign_variants(campaign),
+        variants=variants,
         holdout_percent=campaign.holdout_percent,
     )
     defaults: dict[str, Any] = {
@@ -287,7 +360,7 @@ def _firing_defaults(
         defaults.update(status=Status.SKIPPED, reason=Reason.HOLDOUT)
     elif contact["is_erased"]:
         defaults.update(status=Status.SKIPPED, reason=Reason.ERASED)
-    elif audience.contact_excluded(campaign=campaign, contact_id=contact_id):
+    elif excluded:
         defaults.update(status=Status.SKIPPED, reason=Reason.EXCLUDED)
     elif campaign.send_at_local_time is not None:
         at = local_time_on_or_after(

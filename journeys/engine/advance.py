@@ -1,0 +1,165 @@
+"""Advancing claimed enrollments, in rounds. Each round reads the enrollments still holding
+the call's lease (locked on PostgreSQL), groups them by (version, step), lets each group's
+runner decide for all of its rows at once, and writes the moves (bulk UPDATEs) and the
+ledger rows (one bulk INSERT, unique per enrollment, step and sequence) in the same
+transaction: a killed worker leaves either nothing or the whole step. Steps that take no
+time chain into the next round, until every enrollment waits or has finished."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+
+from django.db import connection, transaction
+
+from journeys.engine.apply import results_apply
+from journeys.engine.claim import enrollments_release
+from journeys.engine.runners import RUNNERS
+from journeys.engine.types import AdvanceReport, Context, Result, Row, VersionInfo
+from journeys.flow import Flow
+from journeys.models import Enrollment, Journey, JourneyVersion
+
+logger = logging.getLogger(__name__)
+
+MAX_ROUNDS = 50
+Status = Enrollment.Status
+
+
+def _rows(ids: Sequence[int], lease: dt.datetime) -> list[tuple[Row, bool]]:
+    """(row, contact erased) for the ids still holding `lease` in an active journey."""
+    query = Enrollment.objects.filter(
+        pk__in=list(ids), status=Status.ACTIVE, due_at=lease, journey__status=Journey.Status.ACTIVE
+    ).order_by("pk")
+    if connection.features.has_select_for_update_of:
+        query = query.select_for_update(of=("self",))
+    values = query.values_list(
+        "pk",
+        "journey_id",
+        "version_id",
+        "contact_id",
+        "step_id",
+        "sequence",
+        "entered_at",
+        "step_started_at",
+        "awaiting_event",
+        "entry_properties",
+        "contact__timezone",
+        "contact__is_erased",
+    )
+    out = []
+    for *fields, erased in values:
+        pk, journey_id, version_id, contact_id, step_id, sequence, entered, started = fields[:8]
+        awaiting, properties, zone = fields[8:]
+        row = Row(
+            pk=pk,
+            journey_id=journey_id,
+            version_id=version_id,
+            contact_id=contact_id,
+            step_id=step_id,
+            sequence=sequence,
+            entered_at=entered,
+            step_started_at=started or entered,
+            awaiting_event=awaiting,
+            entry_properties=properties or {},
+            contact_timezone=zone or "",
+        )
+        out.append((row, bool(erased)))
+    return out
+
+
+def _load_versions(ctx: Context, version_ids: Iterable[int]) -> None:
+    missing = set(version_ids) - set(ctx.versions)
+    if not missing:
+        return
+    for pk, number, slug, steps in JourneyVersion.objects.filter(pk__in=missing).values_list(
+        "pk", "number", "journey__slug", "steps"
+    ):
+        ctx.versions[pk] = VersionInfo(number=number, journey_slug=slug, flow=Flow(steps))
+
+
+def _decide(ctx: Context, rows: list[tuple[Row, bool]]) -> list[Result]:
+    results: list[Result] = []
+    groups: dict[tuple[int, str], list[Row]] = defaultdict(list)
+    for row, erased in rows:
+        if erased:
+            results.append(Result(row, "finish", status=Status.EXITED, reason="contact erased"))
+        else:
+            groups[(row.version_id, row.step_id)].append(row)
+    _load_versions(ctx, {version_id for version_id, _ in groups})
+    for (version_id, step_id), members in groups.items():
+        flow = ctx.versions[version_id].flow
+        if step_id not in flow:
+            error = "the step is not in the enrollment's version"
+            results.extend(_failed(row, error) for row in members)
+            continue
+        step = flow.step(step_id)
+        runner = RUNNERS.get(str(step.get("type")))
+        if runner is None:
+            results.extend(
+                _failed(row, f"unknown step type {step.get('type')!r}") for row in members
+            )
+            continue
+        results.extend(runner(ctx, ctx.versions[version_id], step, members))
+    return results
+
+
+def _failed(row: Row, error: str) -> Result:
+    return Result(
+        row,
+        "finish",
+        status=Status.FAILED,
+        reason=f"{row.step_id}: {error}"[:200],
+        ledger={"error": error},
+        ledger_status="failed",
+    )
+
+
+def _round(ctx: Context, ids: Sequence[int], report: AdvanceReport) -> tuple[list[int], set[int]]:
+    """One round in one transaction; returns the ids that stay in this call and the ids
+    it read."""
+    with transaction.atomic():
+        rows = _rows(ids, ctx.lease)
+        results = _decide(ctx, rows)
+        results_apply(ctx, results, report)
+    return sorted(
+        r.row.pk
+        for r in results
+        if (r.kind == "move" and r.next_step is not None) or (r.kind == "hold" and r.keep)
+    ), {row.pk for row, _ in rows}
+
+
+def _make_calls(ctx: Context) -> None:
+    """The network calls the round asked for, outside any transaction, each once: their
+    ledger rows say "running" until the next round records what happened."""
+    calls, ctx.calls = ctx.calls, {}
+    for enrollment_id, call in calls.items():
+        try:
+            ctx.call_results[enrollment_id] = ("done", dict(call()))
+        except Exception as exc:  # any failure of the call is the step's failure
+            ctx.call_results[enrollment_id] = ("failed", f"{exc.__class__.__name__}: {exc}")
+
+
+def enrollments_advance(
+    ids: Sequence[int], *, lease: dt.datetime, now: dt.datetime
+) -> AdvanceReport:
+    """Run the due steps of the enrollments `ids` that still hold `lease` (their claim),
+    chaining steps that take no time, at most MAX_ROUNDS rounds. Enrollments left holding
+    the lease (the cap reached, a journey paused meanwhile) are due again at once."""
+    ctx = Context(now=now, lease=lease)
+    report = AdvanceReport()
+    pending = sorted(set(ids))
+    seen: set[int] = set()
+    for _ in range(MAX_ROUNDS):
+        if not pending:
+            break
+        report.rounds += 1
+        pending, read = _round(ctx, pending, report)
+        seen.update(read)
+        _make_calls(ctx)
+    report.enrollments = len(seen)
+    if pending:
+        report.states["due again"] += enrollments_release(pending, lease=lease, now=now)
+    logger.info("journeys: %s", report.summary())
+    return report
