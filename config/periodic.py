@@ -87,4 +87,12 @@ PERIODIC_TASKS: list[PeriodicTaskSpec] = [
         "the attribution window) is reached are decided once: the winner, or the default "
         "variant when inconclusive, is recorded and sent to the rest of the audience.",
     },
+    {
+        "name": "journeys: advance due enrollments",
+        "task": "journeys.tasks.journeys_advance_due",
+        "crontab": None,
+        "every_seconds": 15,
+        "description": "Claims the enrollments whose wait is over (or that just moved on) in "
+        "batches and runs their steps once each: waits, branches, splits, sends, actions.",
+    },
 ]

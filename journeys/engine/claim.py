@@ -29,16 +29,8 @@ def _tables() -> tuple[str, str]:
     return quote(Enrollment._meta.db_table), quote(Journey._meta.db_table)
 
 
-def enrollments_claim(
-    *, now: dt.datetime, limit: int, lease: dt.datetime | None = None
-) -> list[int]:
-    """Up to `limit` due enrollments (active, due_at <= now, journey active), oldest due
-    first, now held until `lease` (claim_lease(now) by default). PostgreSQL skips rows
-    another claim holds (FOR UPDATE SKIP LOCKED); SQLite runs one writer at a time and the
-    outer UPDATE checks the rows again. The inner query walks journeys_enrol_due_idx."""
-    if limit <= 0:
-        return []
-    lease = lease or claim_lease(now)
+def claim_statement(*, now: dt.datetime, limit: int, lease: dt.datetime) -> tuple[str, list[Any]]:
+    """The claim's SQL and parameters for this database (EXPLAIN shows its plan)."""
     enrollments, journeys = _tables()
     ops = connection.ops
     at, until = ops.adapt_datetimefield_value(now), ops.adapt_datetimefield_value(lease)
@@ -52,13 +44,24 @@ def enrollments_claim(
     if connection.vendor == "postgresql":
         inner += " FOR UPDATE OF e SKIP LOCKED"
         sql = f"UPDATE {enrollments} SET due_at = %s WHERE id IN ({inner}) RETURNING id"  # noqa: S608
-        params = [until, *params]
-    else:
-        sql = (
-            f"UPDATE {enrollments} SET due_at = %s WHERE id IN ({inner}) "  # noqa: S608
-            "AND status = %s AND due_at <= %s RETURNING id"
-        )
-        params = [until, *params, active, at]
+        return sql, [until, *params]
+    sql = (
+        f"UPDATE {enrollments} SET due_at = %s WHERE id IN ({inner}) "  # noqa: S608
+        "AND status = %s AND due_at <= %s RETURNING id"
+    )
+    return sql, [until, *params, active, at]
+
+
+def enrollments_claim(
+    *, now: dt.datetime, limit: int, lease: dt.datetime | None = None
+) -> list[int]:
+    """Up to `limit` due enrollments (active, due_at <= now, journey active), oldest due
+    first, now held until `lease` (claim_lease(now) by default). PostgreSQL skips rows
+    another claim holds (FOR UPDATE SKIP LOCKED); SQLite runs one writer at a time and the
+    outer UPDATE checks the rows again. The inner query walks journeys_enrol_due_idx."""
+    if limit <= 0:
+        return []
+    sql, params = claim_statement(now=now, limit=limit, lease=lease or claim_lease(now))
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(sql, params)
         return sorted(int(row[0]) for row in cursor.fetchall())

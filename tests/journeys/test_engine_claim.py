@@ -10,6 +10,7 @@ import pytest
 from django.db import connection, connections
 
 from journeys.engine import LEASE, claim_lease, enrollments_advance, enrollments_claim
+from journeys.engine.claim import claim_statement
 from journeys.models import Enrollment, StepRun
 from tests.factories import ContactFactory
 from tests.journeys.engine_helpers import T0, enrol, fresh, journey_of, tick
@@ -97,14 +98,29 @@ def test_two_claims_on_postgresql_get_disjoint_rows() -> None:
 
 
 @pytest.mark.django_db
-def test_the_claim_uses_the_due_index_on_postgresql() -> None:
+def test_the_claim_walks_the_due_index_among_many_waiting_rows() -> None:
     if connection.vendor != "postgresql":
         pytest.skip("EXPLAIN output is PostgreSQL's")
-    with connection.cursor() as cursor:
-        cursor.execute("SET enable_seqscan = off")
-        cursor.execute(
-            "EXPLAIN SELECT e.id FROM journeys_enrollment e WHERE e.status = 'active' "
-            "AND e.due_at IS NOT NULL AND e.due_at <= now() ORDER BY e.due_at LIMIT 500"
+    journey = journey_of(NOTE)
+    contact = ContactFactory.create()
+    version = journey.current_version
+    assert version is not None
+    Enrollment.objects.bulk_create(
+        Enrollment(
+            journey=journey,
+            version=version,
+            contact=contact,
+            entry_key=f"k{n}",
+            step_id="note",
+            # A few are due; the rest wait days ahead, as a million waiting contacts do.
+            due_at=T0 - MIN if n < 10 else T0 + n * MIN,
         )
+        for n in range(20_000)
+    )
+    sql, params = claim_statement(now=T0, limit=500, lease=claim_lease(T0))
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE journeys_enrollment")
+        cursor.execute("EXPLAIN " + sql, params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
-    assert "journeys_enrol_due_idx" in plan
+    assert "journeys_enrol_due_idx" in plan, plan
+    assert len(enrollments_claim(now=T0, limit=500)) == 10

@@ -1,7 +1,8 @@
-"""`python manage.py journeys import|export`."""
+"""`python manage.py journeys import|export|advance`."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,26 @@ def _import(command: BaseCommand, options: dict[str, Any]) -> None:
     import_report_write(command, path, report)
 
 
+def _advance(command: BaseCommand, options: dict[str, Any]) -> None:
+    from journeys.engine.due import due_advance
+
+    report, _ = due_advance(budget_seconds=options["budget"])
+    if options["json"]:
+        command.stdout.write(json.dumps(report.as_dict(), indent=2) + "\n")
+    else:
+        command.stdout.write(report.summary() + "\n")
+
+
+def _advance_arguments(parser: CommandParser) -> None:
+    parser.add_argument("--json", action="store_true", help="Print the report as JSON.")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=300.0,
+        help="Stop claiming after this many seconds, e.g. 60 (default 300).",
+    )
+
+
 def _export_arguments(parser: CommandParser) -> None:
     parser.add_argument("slug", nargs="?", help="Only this journey.")
     parser.add_argument("--output", "-o", help="A file to write instead of stdout.")
@@ -50,12 +71,18 @@ def _import_arguments(parser: CommandParser) -> None:
 
 class Command(SubcommandCommand):
     app = "journeys"
-    help = "Journeys: export to / import from YAML."
+    help = "Journeys: export to / import from YAML; advance due steps now."
     subcommands = [
         Subcommand(
             "export", "Write journeys as YAML (stdout by default).", _export, _export_arguments
         ),
         Subcommand(
             "import", "Validate and load a YAML file (all or nothing).", _import, _import_arguments
+        ),
+        Subcommand(
+            "advance",
+            "Run the steps that are due now (what beat runs every 15 s) and say what moved.",
+            _advance,
+            _advance_arguments,
         ),
     ]
