@@ -95,4 +95,12 @@ PERIODIC_TASKS: list[PeriodicTaskSpec] = [
         "description": "Claims the enrollments whose wait is over (or that just moved on) in "
         "batches and runs their steps once each: waits, branches, splits, sends, actions.",
     },
+    {
+        "name": "journeys: convert enrollments whose goal was reached",
+        "task": "journeys.tasks.journeys_goals_check",
+        "crontab": None,
+        "every_seconds": 300,
+        "description": "Goal events are checked on ingest; this sweep converts the active "
+        "enrollments whose goal event arrived while no worker ran.",
+    },
 ]

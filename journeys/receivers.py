@@ -48,3 +48,19 @@ def on_events_ingested_waits(
     )
     if awaited.exists():
         journeys_waits_check.delay_on_commit(list(contact_ids), types)
+
+
+@receiver(events_ingested, dispatch_uid="journeys.goal_check")
+def on_events_ingested_goals(
+    sender: Any, *, contact_ids: list[int], event_types: set[str], **kwargs: Any
+) -> None:
+    """An ingested event that is some journey's goal: its contacts are checked at once."""
+    from core.batching import chunks
+    from journeys.goals import goal_journeys_for
+    from journeys.tasks import journeys_goals_check
+
+    goals = goal_journeys_for(event_types) if event_types else []
+    if not goals or not contact_ids:
+        return
+    for chunk in chunks(sorted(set(contact_ids)), 5000):
+        journeys_goals_check.delay_on_commit(chunk, goals)

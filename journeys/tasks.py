@@ -38,3 +38,15 @@ def journeys_advance_batch(ids: list[int], lease: str) -> int:
 def journeys_waits_check(contact_ids: list[int], event_types: list[str]) -> int:
     """After an ingest: wait_for steps awaiting these events move on at once."""
     return waits_check(contact_ids=contact_ids, event_types=event_types).steps
+
+
+@shared_task
+def journeys_goals_check(
+    contact_ids: list[int] | None = None, event_types: list[str] | None = None
+) -> int:
+    """Convert the active enrollments whose goal event exists: of `contact_ids` for goals on
+    `event_types` (on ingest), or of every contact for every goal (the scheduled sweep, for
+    goals reached while no worker ran). Returns how many converted."""
+    from journeys.goals import goals_check
+
+    return goals_check(contact_ids=contact_ids, event_types=event_types)

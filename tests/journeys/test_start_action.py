@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from io import StringIO
 from pathlib import Path
@@ -31,12 +32,13 @@ def _fresh_rules(settings: Any) -> Iterator[None]:
 
 
 def _view(contact: Any, n: int, cart: str) -> None:
+    # Minutes apart: an every_time rule fires once per new activity time of the contact.
     events_ingest(
         [
             EventInput(
                 client_id=f"view-{cart}-{n}",
                 type="product_viewed",
-                occurred_at=timezone.now(),
+                occurred_at=timezone.now() - dt.timedelta(minutes=10 - n),
                 contact=contact,
                 properties={"cart_id": cart, "product_id": f"SKU-{n}"},
             )
@@ -132,3 +134,87 @@ def test_rule_import_rejects_an_unknown_journey_naming_its_path(tmp_path: Path) 
         in err.getvalue()
     )
     assert not TriggerRule.objects.exists()
+
+
+RULE_FIELDS = {
+    "name": "Browse",
+    "slug": "browse",
+    "enabled": "on",
+    "description": "",
+    "priority": "0",
+    "match_mode": "all",
+    "audience_segment": "",
+    "active_from_0": "",
+    "active_from_1": "",
+    "active_until_0": "",
+    "active_until_1": "",
+    "reentry": "once_ever",
+    "reentry_days": "",
+    "conditions-TOTAL": "1",
+    "conditions-0-type": "event_count",
+    "conditions-0-event": "product_viewed",
+    "conditions-0-count": "3",
+    "conditions-0-hours": "24",
+    "conditions-0-where": "",
+    "actions-TOTAL": "1",
+    "actions-0-type": "start_journey",
+}
+
+
+@pytest.mark.django_db
+def test_the_rule_editor_shows_an_unknown_journey_next_to_its_field(marketer_client: Any) -> None:
+    make_journey("browse-follow-up")
+    response = marketer_client.post(
+        "/admin/triggers/triggerrule/add/", {**RULE_FIELDS, "actions-0-journey": "nope"}
+    )
+    assert response.status_code == 200
+    assert "no journey with the slug &#x27;nope&#x27;." in response.content.decode()
+    assert not TriggerRule.objects.exists()
+    saved = marketer_client.post(
+        "/admin/triggers/triggerrule/add/",
+        {**RULE_FIELDS, "actions-0-journey": "browse-follow-up"},
+    )
+    assert saved.status_code == 302
+    assert TriggerRule.objects.get().actions == [
+        {"id": "start_journey", "journey": "browse-follow-up"}
+    ]
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_a_marketer_picks_start_journey_in_the_rule_editor(live_server: Any, page: Any) -> None:
+    from django.conf import settings
+    from django.contrib.auth.models import Group, User
+    from playwright.sync_api import expect
+
+    make_journey("browse-follow-up")
+    user = User.objects.create_user("mia", "mia@example.com", "correct-horse-42", is_staff=True)
+    user.groups.add(Group.objects.get(name="Marketers"))
+    add_url = "/admin/triggers/triggerrule/add/"
+    page.goto(f"{live_server.url}/admin/login/?next={add_url}")
+    page.fill("#id_username", "mia")
+    page.fill("#id_password", "correct-horse-42")
+    page.click("input[type=submit]")
+    page.fill("#id_name", "Looked three times")
+    page.fill("#id_slug", "looked-three-times")
+    page.fill("#id_reentry_days", "7")
+    page.click("#conditions-editor button.rule-add")
+    page.select_option("#id_conditions-0-type", "event_count")
+    page.fill("#id_conditions-0-event", "product_viewed")
+    page.fill("#id_conditions-0-count", "3")
+    page.fill("#id_conditions-0-hours", "24")
+    page.click("#actions-editor button.rule-add")
+    page.select_option("#id_actions-0-type", "start_journey")
+    page.fill("#id_actions-0-journey", "no-such-journey")
+    page.click("input[name=_save]")
+    error = page.locator("#actions-editor", has_text="no journey with the slug 'no-such-journey'.")
+    expect(error).to_be_visible()
+    screens = Path(settings.BASE_DIR) / "var" / "screens"
+    screens.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(screens / "start-journey-error.png"), full_page=True)
+    page.fill("#id_actions-0-journey", "browse-follow-up")
+    page.click("input[name=_save]")
+    page.wait_for_selector("#result_list")
+    assert TriggerRule.objects.get().actions == [
+        {"id": "start_journey", "journey": "browse-follow-up"}
+    ]
