@@ -12,12 +12,12 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 
 from journeys.engine.apply import results_apply
 from journeys.engine.claim import enrollments_release
-from journeys.engine.runners import RUNNERS
-from journeys.engine.types import AdvanceReport, Context, Result, Row, VersionInfo
+from journeys.engine.runners import RUNNERS, Runner
+from journeys.engine.types import AdvanceReport, Context, Result, Row, Step, VersionInfo
 from journeys.flow import Flow
 from journeys.models import Enrollment, Journey, JourneyVersion
 
@@ -101,8 +101,24 @@ def _decide(ctx: Context, rows: list[tuple[Row, bool]]) -> list[Result]:
                 _failed(row, f"unknown step type {step.get('type')!r}") for row in members
             )
             continue
-        results.extend(runner(ctx, ctx.versions[version_id], step, members))
+        results.extend(_run_group(ctx, runner, ctx.versions[version_id], step, members))
     return results
+
+
+def _run_group(
+    ctx: Context, runner: Runner, info: VersionInfo, step: Step, rows: list[Row]
+) -> list[Result]:
+    """One group's step in a savepoint: a step that raises fails its own enrollments (what
+    it wrote is undone) instead of the round, so one bad step cannot stall the others. A
+    database error is not the step's fault: it rolls the round back, for a later claim."""
+    try:
+        with transaction.atomic():
+            return runner(ctx, info, step, rows)
+    except DatabaseError:
+        raise
+    except Exception as exc:  # a step that cannot run, recorded on each of its enrollments
+        logger.exception("journeys: step %s failed for %d enrollments", step.get("id"), len(rows))
+        return [_failed(row, f"{exc.__class__.__name__}: {exc}") for row in rows]
 
 
 def _failed(row: Row, error: str) -> Result:
@@ -151,15 +167,24 @@ def enrollments_advance(
     report = AdvanceReport()
     pending = sorted(set(ids))
     seen: set[int] = set()
+    # Ids a round was given but did not read: another claim holds them, or their journey
+    # was paused; the latter still hold this call's lease.
+    unread: set[int] = set()
     for _ in range(MAX_ROUNDS):
         if not pending:
             break
         report.rounds += 1
-        pending, read = _round(ctx, pending, report)
+        given = pending
+        pending, read = _round(ctx, given, report)
         seen.update(read)
+        unread.update(set(given) - read)
         _make_calls(ctx)
     report.enrollments = len(seen)
-    if pending:
-        report.states["due again"] += enrollments_release(pending, lease=lease, now=now)
+    # What still holds the lease (the round cap reached, a journey paused meanwhile) is due
+    # again at once; a paused journey's rows then wait for it to resume. Rows held at a
+    # step are left alone: one may be due, by chance, at the lease's very instant.
+    released = enrollments_release(sorted(unread | set(pending)), lease=lease, now=now)
+    if released:
+        report.states["due again"] += released
     logger.info("journeys: %s", report.summary())
     return report

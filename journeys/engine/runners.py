@@ -14,7 +14,7 @@ from django.db import transaction
 
 from journeys.decisions import HOLDOUT, Entrant, branch_decide, split_decide
 from journeys.engine.ledger import ledger_runs
-from journeys.engine.sends import run_send
+from journeys.engine.sends import run_send, step_occurrence
 from journeys.engine.types import Context, Result, Row, Step, VersionInfo
 from journeys.engine.waits import run_wait, run_wait_for
 from journeys.models import Enrollment, StepRun
@@ -93,7 +93,7 @@ def _firing(ctx: Context, info: VersionInfo, row: Row) -> TriggerFiring:
     firing = JourneyFiring(
         rule=_Rule(f"journey:{info.journey_slug}"),
         rule_version=info.number,
-        occurrence_key=f"journey-{row.pk}-{row.step_id}-{row.sequence}",
+        occurrence_key=step_occurrence(row),
         fired_at=ctx.now,
     )
     return cast("TriggerFiring", firing)

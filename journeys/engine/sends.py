@@ -11,6 +11,7 @@ or consent for the first campaign's channel and purpose gets the fallback."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections import defaultdict
 from typing import Any
 
@@ -26,14 +27,21 @@ DStatus = Delivery.Status
 FINAL = frozenset(
     {DStatus.SENT, DStatus.DELIVERED, DStatus.FAILED, DStatus.SKIPPED, DStatus.UNCERTAIN}
 )
+OCCURRENCE_LENGTH = Delivery._meta.get_field("occurrence").max_length or 100
 # How often a held send is looked at again while its delivery is queued or sending.
 HOLD_POLL = dt.timedelta(seconds=30)
 # After a deferred delivery's not_before: time for dispatch to send it.
 DEFER_GRACE = dt.timedelta(seconds=30)
 
 
-def _occurrence(row: Row) -> str:
-    return f"journey-{row.pk}-{row.step_id}-{row.sequence}"
+def step_occurrence(row: Row) -> str:
+    """The delivery's occurrence for this visit to the step, within the column's 100
+    characters (a long step id is replaced by a digest of it)."""
+    text = f"journey-{row.pk}-{row.step_id}-{row.sequence}"
+    if len(text) <= OCCURRENCE_LENGTH:
+        return text
+    digest = hashlib.sha256(row.step_id.encode()).hexdigest()[:24]
+    return f"journey-{row.pk}-{digest}-{row.sequence}"
 
 
 def _unreachable(campaign: Campaign, rows: list[Row]) -> set[int]:
@@ -72,7 +80,7 @@ def _deliver(step: Step, rows: list[Row]) -> tuple[dict[int, dict[str, Any]], li
     outcomes: dict[int, dict[str, Any]] = {}
     for slug, members in by_campaign.items():
         campaign = found[slug]
-        targets = [(row.contact_id, _occurrence(row)) for row in members]
+        targets = [(row.contact_id, step_occurrence(row)) for row in members]
         ids = campaign_deliver_to_contacts(campaign=campaign, targets=targets)
         for row in members:
             outcome: dict[str, Any] = {
@@ -84,7 +92,7 @@ def _deliver(step: Step, rows: list[Row]) -> tuple[dict[int, dict[str, Any]], li
             if ids is None:
                 outcome["skipped"] = f"campaign {campaign.status}"
             else:
-                outcome["delivery_id"] = ids.get((row.contact_id, _occurrence(row)))
+                outcome["delivery_id"] = ids.get((row.contact_id, step_occurrence(row)))
             outcomes[row.pk] = outcome
     return outcomes, []
 

@@ -106,6 +106,6 @@ class AdvanceReport:
 
     def summary(self) -> str:
         states = ", ".join(f"{n} {state}" for state, n in sorted(self.states.items()))
-        return f"advanced {self.enrollments} enrollments, {self.steps} steps run" + (
+        return f"advanced {self.enrollments} enrollments ({self.steps} steps run)" + (
             f": {states}" if states else ""
         )

@@ -186,3 +186,17 @@ def test_a_webhook_found_running_is_not_called_again(settings: Any, hook_server:
         {"action": "webhook", "error": "interrupted; not repeated"},
     )
     assert fresh(enrollment).status == Enrollment.Status.COMPLETED
+
+
+def test_a_send_that_cannot_be_made_fails_its_contacts_and_not_the_others() -> None:
+    bare = Campaign.objects.create(name="No variant", slug="no-variant", channel="email")
+    Campaign.objects.filter(pk=bare.pk).update(status=Campaign.Status.SENDING)
+    broken = journey_of({"id": "email-1", "type": "send", "campaign": "no-variant"}, slug="broken")
+    fine = journey_of(NOTE, slug="fine")
+    stuck, moving = enrol(broken, ContactFactory.create()), enrol(fine, ContactFactory.create())
+    tick(T0)
+    stuck = fresh(stuck)
+    assert stuck.status == Enrollment.Status.FAILED
+    assert stuck.exit_reason.startswith("email-1: DispatchError: Campaign 'no-variant' has no")
+    assert fresh(moving).status == Enrollment.Status.COMPLETED
+    assert not Delivery.objects.exists()

@@ -167,3 +167,16 @@ def test_contacts_stay_on_the_version_they_entered_after_an_edit() -> None:
     assert fresh(early).contact.attributes["journey_note"] == "v1"
     assert fresh(late).contact.attributes["journey_note"] == "v2"
     assert StepRun.objects.count() == 4
+
+
+def test_a_journey_paused_after_the_claim_gets_its_contacts_back_at_once() -> None:
+    from journeys.engine import claim_lease, enrollments_advance, enrollments_claim
+
+    journey = journey_of(_attribute("note", "x"))
+    enrollment = enrol(journey, ContactFactory.create())
+    lease = claim_lease(T0)
+    ids = enrollments_claim(now=T0, limit=10, lease=lease)
+    Journey.objects.filter(pk=journey.pk).update(status=Journey.Status.PAUSED)
+    report = enrollments_advance(ids, lease=lease, now=T0 + MIN)
+    assert report.states == {"due again": 1} and ledger(enrollment) == []
+    assert fresh(enrollment).due_at == T0 + MIN  # not held until the lease ends
