@@ -4,6 +4,7 @@ holds, one INSERT for the new ledger rows, one CASE UPDATE for the finished ones
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 
 from django.db.models import F
@@ -93,15 +94,18 @@ def _finishes(ctx: Context, results: list[Result], report: AdvanceReport) -> Non
 
 
 def _holds(ctx: Context, results: list[Result], report: AdvanceReport) -> None:
-    held = []
+    # One UPDATE per distinct (due, awaiting) pair: holds of a round mostly share one due
+    # time, and bulk_update's per-row CASE costs far more to build than to run.
+    held: dict[tuple[dt.datetime | None, str], list[int]] = defaultdict(list)
     for result in results:
         if result.kind != "hold":
             continue
         awaiting = result.awaiting if result.awaiting is not None else result.row.awaiting_event
-        held.append(Enrollment(pk=result.row.pk, due_at=result.due_at, awaiting_event=awaiting))
+        held[(result.due_at, awaiting)].append(result.row.pk)
         if not result.keep:
             report.states[result.state] += 1
-    Enrollment.objects.bulk_update(held, ["due_at", "awaiting_event"], batch_size=BATCH)
+    for (due_at, awaiting), ids in held.items():
+        Enrollment.objects.filter(pk__in=ids).update(due_at=due_at, awaiting_event=awaiting)
 
 
 def results_apply(ctx: Context, results: list[Result], report: AdvanceReport) -> None:
