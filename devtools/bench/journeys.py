@@ -8,12 +8,15 @@ series of keys for the million), never row by row from Python."""
 from __future__ import annotations
 
 import datetime as dt
+import time
+from collections import Counter
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import Count
 from django.utils import timezone
 
-from campaigns.models import Campaign, MessageTemplate, Variant
+from campaigns.models import Campaign, Delivery, MessageTemplate, Variant
 from devtools.bench.data import Scale
 from devtools.bench.results import Progress, Result, stopwatch
 from devtools.demo_catalogue import DEMO_TEMPLATES
@@ -264,5 +267,91 @@ def measure_due_lookup(*, scale: Scale, progress: Progress) -> Result:
             "insert_s": round(inserting[0], 1),
             "plan": plan,
             "uses_due_index": "journeys_enrol_due_idx" in plan,
+        },
+    )
+
+
+ADVANCE_BATCH = 1_000
+
+
+def _advance_all(progress: Progress, total: int) -> tuple[int, int, float, float]:
+    """Claim and advance what is due, batch after batch, as the beat task and its workers
+    do (here in one process): (enrollments, ledger steps finished, seconds, CPU seconds of
+    this process, which on SQLite includes the database's work)."""
+    from journeys.engine import claim_lease, enrollments_advance, enrollments_claim
+
+    enrollments = steps = 0
+    # Due when the run began: a send step holds its contact and looks again 30 s later,
+    # which is the next pass's work, not this one's.
+    start = timezone.now()
+    cpu = time.process_time()
+    with stopwatch() as took:
+        while True:
+            now = timezone.now()
+            lease = claim_lease(now)
+            ids = enrollments_claim(now=start, limit=ADVANCE_BATCH, lease=lease)
+            if not ids:
+                break
+            report = enrollments_advance(ids, lease=lease, now=now)
+            enrollments += len(ids)
+            steps += report.steps
+            progress.count("enrollments advanced", min(enrollments, total), total)
+    return enrollments, steps, took[0], time.process_time() - cpu
+
+
+def measure_advance(*, scale: Scale, progress: Progress) -> Result:
+    """Enrollments at the branch of browse-follow-up, due now: the branch decided by the
+    rules engine, the email's delivery queued (the send step then holds until dispatch has
+    sent it), each step in the ledger. Beside: one UPDATE moving the same rows one step."""
+    journey = journey_create()
+    n = advance_count(scale)
+    now = timezone.now()
+    enrollments_at_branch(journey=journey, count=n, now=now)
+    progress.say(
+        f"journey_advance: {n:,} enrollments at the branch of browse-follow-up, claimed and "
+        f"advanced in batches of {ADVANCE_BATCH:,} (branch, send queued, ledger)"
+    )
+    moved, update_seconds = update_baseline(journey=journey, now=now)
+    enrollments_reposition(journey=journey, now=timezone.now())
+    before = ledger_count(journey)
+    advanced, finished, seconds, cpu_seconds = _advance_all(progress, n)
+    ledger = ledger_count(journey) - before
+    # Steps advanced: every ledger row written (a send held for its delivery counts: its
+    # delivery is queued and the contact has moved onto the step).
+    rate = ledger / seconds
+    baseline_rate = moved / update_seconds
+    ratio = rate / baseline_rate
+    paths = Counter(
+        StepRun.objects.filter(enrollment__journey=journey).values_list("step_id", flat=True)
+    )
+    on_postgres = connection.vendor == "postgresql"
+    return Result(
+        name="journey_advance",
+        value=rate,
+        unit="steps/s",
+        baseline="one SQL UPDATE moving the same rows one step",
+        baseline_value=baseline_rate,
+        goal=">= 5,000 steps/s and >= 25 % of baseline (PostgreSQL)",
+        met=(rate >= 5_000 and ratio >= 0.25) if on_postgres else None,
+        detail={
+            "enrollments": n,
+            "claimed": advanced,
+            "ledger_rows": ledger,
+            "steps_finished": finished,
+            "seconds": round(seconds, 3),
+            "cpu_seconds": round(cpu_seconds, 3),
+            "update_rows": moved,
+            "update_seconds": round(update_seconds, 4),
+            "batch": ADVANCE_BATCH,
+            "ledger_by_step": dict(sorted(paths.items())),
+            "deliveries_queued": Delivery.objects.filter(
+                occurrence__startswith="journey-", campaign__slug="browse-abandonment"
+            ).count(),
+            "states": dict(
+                Enrollment.objects.filter(journey=journey)
+                .values_list("status")
+                .annotate(n=Count("id"))
+                .order_by()
+            ),
         },
     )

@@ -29,6 +29,7 @@ MEASUREMENTS = (
     "send_fanout",
     "ab_report",
     "worker_memory",
+    "journey_advance",
     "journey_due_lookup",
 )
 
@@ -131,6 +132,8 @@ def handle(command: BaseCommand, options: dict[str, Any]) -> None:
 def _journeys(
     *, chosen: set[str], scale: Scale, progress: Progress, record: Callable[[Result], None]
 ) -> None:
+    if "journey_advance" in chosen:
+        record(journeys.measure_advance(scale=scale, progress=progress))
     # The million waiting enrollments go in last: no other measurement reads around them.
     if "journey_due_lookup" in chosen:
         record(journeys.measure_due_lookup(scale=scale, progress=progress))
