@@ -20,6 +20,7 @@ from campaigns.models import Campaign, Delivery, MessageTemplate, Variant
 from devtools.bench.data import Scale
 from devtools.bench.results import Progress, Result, stopwatch
 from devtools.demo_catalogue import DEMO_TEMPLATES
+from journeys.engine.due import BATCH as DUE_BATCH
 from journeys.models import Enrollment, Journey, StepRun
 from journeys.services import journey_save
 
@@ -271,7 +272,8 @@ def measure_due_lookup(*, scale: Scale, progress: Progress) -> Result:
     )
 
 
-ADVANCE_BATCH = 1_000
+# The beat task's batch.
+ADVANCE_BATCH = DUE_BATCH
 
 
 def _advance_all(progress: Progress, total: int) -> tuple[int, int, float, float]:
