@@ -98,6 +98,45 @@ def _lease_runs_out(journey: Journey) -> int:
     ).update(due_at=F("due_at") - LEASE)
 
 
+def _state(journey: Journey, campaign: Campaign, outbox: Path) -> tuple[object, ...]:
+    deliveries = Delivery.objects.filter(campaign=campaign).values_list("status", flat=True)
+    return (
+        StepRun.objects.filter(enrollment__journey=journey).count(),
+        StepRun.objects.filter(enrollment__journey=journey, status="done").count(),
+        sorted(Counter(deliveries).items()),
+        len(list(outbox.glob("*.eml"))),
+    )
+
+
+def _finish(journey: Journey, campaign: Campaign, outbox: Path, timeout: float = 1800) -> None:
+    """Beat until every enrollment has finished. Deliveries the dead worker had claimed stay
+    "sending" (their send steps hold) until dispatch's every-minute sweep finds the claims
+    stale (15 minutes): once nothing else moves for a while, the test runs that sweep as
+    if the time had passed; they go back to the queue or, handed over, become uncertain."""
+    active = Enrollment.objects.filter(journey=journey, status=Enrollment.Status.ACTIVE)
+    deadline = time.monotonic() + timeout
+    still = 0
+    swept = False
+    while active.exists():
+        assert time.monotonic() < deadline, f"{active.count()} enrollments never finished"
+        before = _state(journey, campaign, outbox)
+        for _ in range(3):
+            _beat_until(False)
+        still = still + 1 if _state(journey, campaign, outbox) == before else 0
+        if still >= 3 and not swept:
+            deliveries_enqueue_due(now=timezone.now() + dt.timedelta(minutes=16))
+            swept = True
+    wait_for(
+        lambda: (
+            not Delivery.objects.filter(
+                campaign=campaign, status__in=["queued", "sending"]
+            ).exists()
+        ),
+        timeout=600,
+        what="every delivery to reach a final state",
+    )
+
+
 def _outbox_recipients(outbox: Path) -> Counter[str]:
     counts: Counter[str] = Counter()
     for path in outbox.glob("*.eml"):
@@ -131,7 +170,6 @@ def _kill_mid_advance_and_recover(tmp_path: Path, count: int) -> None:
         EMAIL_OUTBOX_DIR=str(outbox),
     ).start()
     runs = StepRun.objects.filter(enrollment__journey=journey)
-    active = Enrollment.objects.filter(journey=journey, status=Enrollment.Status.ACTIVE)
     try:
 
         def advanced_a_third() -> bool:
@@ -145,26 +183,9 @@ def _kill_mid_advance_and_recover(tmp_path: Path, count: int) -> None:
         held = _lease_runs_out(journey)
         worker.start()
 
-        def all_finished() -> bool:
-            finished = not active.exists()
-            _beat_until(finished)
-            return finished
-
         # The new worker takes the redelivered batches (their rows no longer hold the lease
         # they name, so nothing runs twice) and the rows the dead one had claimed.
-        wait_for(all_finished, timeout=1200, what="every enrollment to finish")
-        # Sends the dead worker held go back, or are marked uncertain, as the every-minute
-        # dispatch sweep does once their claims are stale.
-        deliveries_enqueue_due(now=timezone.now() + dt.timedelta(minutes=16))
-        wait_for(
-            lambda: (
-                not Delivery.objects.filter(
-                    campaign=campaign, status__in=["queued", "sending"]
-                ).exists()
-            ),
-            timeout=600,
-            what="every delivery to reach a final state",
-        )
+        _finish(journey, campaign, outbox)
     finally:
         worker.stop()
 
