@@ -306,14 +306,17 @@ def campaign_deliver_to_contacts(
     ]
     with transaction.atomic():
         Delivery.objects.bulk_create(rows, batch_size=500, ignore_conflicts=True)
+        # By occurrence alone: the unique (campaign, occurrence, contact) index answers it,
+        # where adding "contact in (…)" makes SQLite scan.
         found = Delivery.objects.filter(
-            campaign=campaign,
-            occurrence__in={occurrence for _, occurrence in targets},
-            contact_id__in=list(contacts),
+            campaign=campaign, occurrence__in={occurrence for _, occurrence in targets}
         ).values_list("pk", "contact_id", "occurrence", "status", "not_before")
         out: dict[tuple[int, str], int] = {}
         due = []
+        wanted = set(targets)
         for pk, contact_id, occurrence, status, not_before in found:
+            if (contact_id, occurrence) not in wanted:
+                continue
             out[(contact_id, occurrence)] = pk
             if status == Status.QUEUED and (not_before is None or not_before <= now):
                 due.append(pk)

@@ -151,6 +151,11 @@ def _make_calls(ctx: Context) -> None:
     ledger rows say "running" until the next round records what happened."""
     calls, ctx.calls = ctx.calls, {}
     for enrollment_id, call in calls.items():
+        # Slow calls can outlast the lease: a row claimed again meanwhile was recorded as
+        # "interrupted; not repeated" by the other worker, so it is not called from here.
+        held = Enrollment.objects.filter(pk=enrollment_id, due_at=ctx.lease).exists()
+        if not held:
+            continue
         try:
             ctx.call_results[enrollment_id] = ("done", dict(call()))
         except Exception as exc:  # any failure of the call is the step's failure

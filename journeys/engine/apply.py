@@ -1,12 +1,18 @@
 """Writing what the runners decided: a bounded number of statements per round whatever the
-number of enrollments (one UPDATE per next step or per way out, one CASE UPDATE for the
-holds, one INSERT for the new ledger rows, one CASE UPDATE for the finished ones)."""
+number of enrollments (one UPDATE per next step or per way out, one multi-row INSERT for
+the new ledger rows, one UPDATE from a VALUES list for the holds and one for the finished
+ledger rows, per 500). Django's bulk_create and bulk_update spend milliseconds per row
+resolving expressions; these statements are plain SQL with parameters."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
 
+from django.db import connection
 from django.db.models import F
 
 from journeys.engine.types import AdvanceReport, Context, Result
@@ -16,42 +22,91 @@ Status = Enrollment.Status
 BATCH = 500
 
 
+def _stamp(value: dt.datetime | None) -> Any:
+    return None if value is None else connection.ops.adapt_datetimefield_value(value)
+
+
+def _casts() -> dict[str, str]:
+    """How a text parameter becomes a column's type inside a VALUES list (PostgreSQL
+    cannot infer it there; SQLite stores what it is given)."""
+    if connection.vendor != "postgresql":
+        return {}
+    return {"json": "::jsonb", "time": "::timestamptz", "int": "::bigint"}
+
+
+def values_update(
+    table: str, columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]]
+) -> None:
+    """UPDATE `table` SET each column from a VALUES list keyed by its first column (id):
+    one statement per BATCH rows. `columns` are (name, kind) with kind "int", "text",
+    "json" or "time"."""
+    if not rows:
+        return
+    casts = _casts()
+    quote = connection.ops.quote_name
+    names = [name for name, _ in columns]
+    one = "(" + ", ".join(f"%s{casts.get(kind, '')}" for _, kind in columns) + ")"
+    sets = ", ".join(f"{quote(name)} = v.{quote(name)}" for name in names[1:])
+    alias = ", ".join(quote(name) for name in names)
+    for start in range(0, len(rows), BATCH):
+        chunk = rows[start : start + BATCH]
+        sql = (
+            f"WITH v({alias}) AS (VALUES {', '.join([one] * len(chunk))}) "  # noqa: S608
+            f"UPDATE {quote(table)} SET {sets} FROM v WHERE {quote(table)}.id = v.id"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [value for row in chunk for value in row])
+
+
+def _insert(table: str, columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]]) -> None:
+    if not rows:
+        return
+    casts = _casts()
+    quote = connection.ops.quote_name
+    one = "(" + ", ".join(f"%s{casts.get(kind, '')}" for _, kind in columns) + ")"
+    names = ", ".join(quote(name) for name, _ in columns)
+    for start in range(0, len(rows), BATCH):
+        chunk = rows[start : start + BATCH]
+        sql = f"INSERT INTO {quote(table)} ({names}) VALUES {', '.join([one] * len(chunk))}"  # noqa: S608
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [value for row in chunk for value in row])
+
+
+LEDGER_COLUMNS = (
+    ("enrollment_id", "int"),
+    ("step_id", "text"),
+    ("sequence", "int"),
+    ("status", "text"),
+    ("outcome", "json"),
+    ("started_at", "time"),
+    ("finished_at", "time"),
+)
+LEDGER_FINISH = (("id", "int"), ("status", "text"), ("outcome", "json"), ("finished_at", "time"))
+
+
 def _ledger(ctx: Context, results: list[Result], report: AdvanceReport) -> None:
-    new: list[StepRun] = []
-    finished: list[StepRun] = []
+    new: list[tuple[Any, ...]] = []
+    finished: list[tuple[Any, ...]] = []
+    now = _stamp(ctx.now)
     for result in results:
         if result.ledger is None:
             continue
         row = result.row
         done = result.ledger_status != StepRun.Status.RUNNING
-        finished_at = ctx.now if done else None
+        finished_at = now if done else None
+        outcome = json.dumps(result.ledger)
         if done:
             report.steps += 1
         if result.ledger_pk is not None:
-            finished.append(
-                StepRun(
-                    pk=result.ledger_pk,
-                    status=result.ledger_status,
-                    outcome=result.ledger,
-                    finished_at=finished_at,
-                )
+            finished.append((result.ledger_pk, result.ledger_status, outcome, finished_at))
+        else:
+            new.append(
+                (row.pk, row.step_id, row.sequence, result.ledger_status, outcome, now, finished_at)
             )
-            continue
-        new.append(
-            StepRun(
-                enrollment_id=row.pk,
-                step_id=row.step_id,
-                sequence=row.sequence,
-                status=result.ledger_status,
-                outcome=result.ledger,
-                started_at=ctx.now,
-                finished_at=finished_at,
-            )
-        )
-    # No ignore_conflicts: a second run of a step is a bug, and the unique constraint
-    # turning it into an error rolls the whole round back.
-    StepRun.objects.bulk_create(new, batch_size=BATCH)
-    StepRun.objects.bulk_update(finished, ["status", "outcome", "finished_at"], batch_size=BATCH)
+    # No ON CONFLICT: a second run of a step is a bug, and the unique constraint turning it
+    # into an error rolls the whole round back.
+    _insert(StepRun._meta.db_table, LEDGER_COLUMNS, new)
+    values_update(StepRun._meta.db_table, LEDGER_FINISH, finished)
 
 
 def _moves(ctx: Context, results: list[Result], report: AdvanceReport) -> None:
@@ -94,18 +149,16 @@ def _finishes(ctx: Context, results: list[Result], report: AdvanceReport) -> Non
 
 
 def _holds(ctx: Context, results: list[Result], report: AdvanceReport) -> None:
-    # One UPDATE per distinct (due, awaiting) pair: holds of a round mostly share one due
-    # time, and bulk_update's per-row CASE costs far more to build than to run.
-    held: dict[tuple[dt.datetime | None, str], list[int]] = defaultdict(list)
+    held: list[tuple[Any, ...]] = []
     for result in results:
         if result.kind != "hold":
             continue
         awaiting = result.awaiting if result.awaiting is not None else result.row.awaiting_event
-        held[(result.due_at, awaiting)].append(result.row.pk)
+        held.append((result.row.pk, _stamp(result.due_at), awaiting))
         if not result.keep:
             report.states[result.state] += 1
-    for (due_at, awaiting), ids in held.items():
-        Enrollment.objects.filter(pk__in=ids).update(due_at=due_at, awaiting_event=awaiting)
+    columns = (("id", "int"), ("due_at", "time"), ("awaiting_event", "text"))
+    values_update(Enrollment._meta.db_table, columns, held)
 
 
 def results_apply(ctx: Context, results: list[Result], report: AdvanceReport) -> None:

@@ -58,3 +58,16 @@ def test_full_batches_beyond_the_first_are_handed_to_other_workers() -> None:
     assert count == 1 and len(handed[0]) == 2
     assert report.enrollments == 3  # the other two batches ran here
     assert not StepRun.objects.filter(enrollment_id__in=handed[0]).exists()
+
+
+def test_a_handed_off_batch_is_advanced_by_its_task_with_the_lease_it_was_given() -> None:
+    from journeys.engine import claim_lease, enrollments_claim
+    from journeys.tasks import journeys_advance_batch
+
+    _journeys()
+    now = timezone.now()
+    lease = claim_lease(now)
+    ids = enrollments_claim(now=now, limit=100, lease=lease)
+    assert journeys_advance_batch(ids, (lease + dt.timedelta(seconds=1)).isoformat()) == 0
+    assert journeys_advance_batch(ids, lease.isoformat()) == 5
+    assert journeys_advance_batch(ids, lease.isoformat()) == 0

@@ -200,3 +200,38 @@ def test_a_send_that_cannot_be_made_fails_its_contacts_and_not_the_others() -> N
     assert stuck.exit_reason.startswith("email-1: DispatchError: Campaign 'no-variant' has no")
     assert fresh(moving).status == Enrollment.Status.COMPLETED
     assert not Delivery.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_webhook_whose_lease_ran_out_meanwhile_is_not_called(settings: Any) -> None:
+    settings.TRIGGER_WEBHOOKS_ALLOW_PRIVATE = True
+    settings.TRIGGER_WEBHOOK_SECRET = "s3cret"
+    received: list[bytes] = []
+    others: list[int] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(self.rfile.read(int(self.headers["Content-Length"])))
+            # While this call is slow, the other enrollment's lease ends and another
+            # worker claims it again.
+            Enrollment.objects.filter(pk__in=others).update(due_at=T0 + 60 * MIN)
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            return
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/hook"
+        journey = journey_of({"id": "hook", "type": "action", "action": "webhook", "url": url})
+        first, second = (enrol(journey, c) for c in ContactFactory.create_batch(2))
+        others.append(second.pk)
+        tick(T0)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert len(received) == 1
+    assert fresh(first).status == Enrollment.Status.COMPLETED
+    assert ledger(second) == [("hook", "running", {"action": "webhook"})]
