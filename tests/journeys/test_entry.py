@@ -192,3 +192,46 @@ def test_a_start_asks_the_engine_to_advance_after_commit(
     with django_capture_on_commit_callbacks() as none:
         enrollments_start(journey=journey, entrants=[(contact.pk, {})], source="test")
     assert none == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_starts_of_one_contact_make_one_enrollment() -> None:
+    import threading
+    import time
+
+    from django.db import connection, transaction
+
+    journey = make_journey()
+    contact = ContactFactory.create()
+    inserted = threading.Event()
+    results: dict[str, int] = {}
+
+    def first() -> None:
+        try:
+            with transaction.atomic():
+                results["first"] = enrollments_start(
+                    journey=journey, entrants=[(contact.pk, {})], source="a"
+                ).created
+                inserted.set()
+                # Still uncommitted while the second start runs into the same row.
+                time.sleep(0.5)
+        finally:
+            inserted.set()
+            connection.close()
+
+    def second() -> None:
+        try:
+            inserted.wait(10)
+            results["second"] = enrollments_start(
+                journey=journey, entrants=[(contact.pk, {})], source="b"
+            ).created
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert results == {"first": 1, "second": 0}
+    assert Enrollment.objects.filter(contact=contact).count() == 1

@@ -59,6 +59,19 @@ def test_a_rule_that_fires_enrolls_the_contact_keyed_on_the_entry_events_cart() 
     assert contact is not None and not errors
     _view(contact, 1, "cart-7")
     _view(contact, 2, "cart-8")
+    # Later, but of a type the rule's conditions do not name: not the entry event.
+    events_ingest(
+        [
+            EventInput(
+                client_id="newsletter",
+                type="email_opened",
+                occurred_at=timezone.now() - dt.timedelta(minutes=1),
+                contact=contact,
+                properties={"cart_id": "not-a-cart"},
+            )
+        ],
+        source="api",
+    )
     pending_evaluate()
     firing = TriggerFiring.objects.get()
     assert firing.status == TriggerFiring.Status.DONE, firing.error
