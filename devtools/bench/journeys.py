@@ -253,6 +253,11 @@ def measure_due_lookup(*, scale: Scale, progress: Progress) -> Result:
     now = timezone.now()
     found, seconds, plan = due_query(now)
     scanned, scan_seconds = _full_scan(now)
+    # What one beat tick does with them: claim a batch (the UPDATE under a lease).
+    from journeys.engine import enrollments_claim
+
+    with stopwatch() as claiming:
+        claimed = len(enrollments_claim(now=now, limit=DUE_BATCH))
     return Result(
         name="journey_due_lookup",
         value=seconds,
@@ -266,6 +271,8 @@ def measure_due_lookup(*, scale: Scale, progress: Progress) -> Result:
             "due": found,
             "full_scan_rows": scanned,
             "insert_s": round(inserting[0], 1),
+            "claim_batch_s": round(claiming[0], 4),
+            "claimed": claimed,
             "plan": plan,
             "uses_due_index": "journeys_enrol_due_idx" in plan,
         },
