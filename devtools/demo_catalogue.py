@@ -231,6 +231,9 @@ def demo_rules_import() -> str:
 
 
 def demo_catalogue_create() -> None:
+    from devtools.demo.journey import demo_journey_create
+
     demo_segments_create()
     demo_campaigns_create()
     demo_rules_import()
+    demo_journey_create()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.worker
-def test_the_demo_shows_the_whole_flow_from_import_to_obeyed_unsubscribes(tmp_path: Path) -> None:
+def test_the_demo_shows_the_whole_flow_from_import_to_a_journey(tmp_path: Path) -> None:
     # Always the embedded default, whatever database and broker this test run uses.
     env = {
         key: value
@@ -51,6 +52,12 @@ def test_the_demo_shows_the_whole_flow_from_import_to_obeyed_unsubscribes(tmp_pa
     assert "before the horizon: Interim, do not act" in out
     assert "decision: A variant won: B beats holdout on conversion" in out
     assert "the other 60 % got variant B" in out
+    # The journey: the six shoppers with three views entered, two bought on the way (the
+    # goal), the other four moved through the cool-off and the branch to the email.
+    assert "browse-follow-up v1: enrolled 6" in out
+    assert "converted 2 (EUR 85.00) on the goal order_completed" in out
+    assert re.search(r"bought\s+branch\s+4\s+0\s+4", out)
+    assert re.search(r"email-1\s+send\s+4\s", out)
     emails = list((tmp_path / "var" / "outbox" / "email").glob("*.eml"))
     assert len(emails) > 30
     texts = [path.read_text(errors="replace") for path in emails]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import platform
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 
 from crm.models import Contact
-from devtools.bench import pipeline, queries
-from devtools.bench.data import SCALES, dataset_load
+from devtools.bench import journeys, pipeline, queries
+from devtools.bench.data import SCALES, Scale, dataset_load
 from devtools.bench.results import Progress, Result, results_table, results_write
 from devtools.processes import web_server
 
@@ -28,6 +29,8 @@ MEASUREMENTS = (
     "send_fanout",
     "ab_report",
     "worker_memory",
+    "journey_advance",
+    "journey_due_lookup",
 )
 
 
@@ -115,6 +118,7 @@ def handle(command: BaseCommand, options: dict[str, Any]) -> None:
         record(queries.measure_ab_report(scale=scale, dataset=dataset, progress=progress))
     if "worker_memory" in chosen:
         record(queries.measure_worker_memory(scale=scale, dataset=dataset, progress=progress))
+    _journeys(chosen=chosen, scale=scale, progress=progress, record=record)
     results = [r for r in results if r.name in chosen]
     results_write(results, output)
     progress.say("")
@@ -123,6 +127,16 @@ def handle(command: BaseCommand, options: dict[str, Any]) -> None:
     progress.say("")
     progress.say(f"Total {time.monotonic() - started:.0f}s. Results in {output}.")
     progress.say(f"Goals not met: {', '.join(missed)}" if missed else "Every goal met.")
+
+
+def _journeys(
+    *, chosen: set[str], scale: Scale, progress: Progress, record: Callable[[Result], None]
+) -> None:
+    if "journey_advance" in chosen:
+        record(journeys.measure_advance(scale=scale, progress=progress))
+    # The million waiting enrollments go in last: no other measurement reads around them.
+    if "journey_due_lookup" in chosen:
+        record(journeys.measure_due_lookup(scale=scale, progress=progress))
 
 
 def _cores() -> int:

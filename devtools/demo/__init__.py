@@ -6,5 +6,6 @@ shifted so that its latest event happened half an hour ago, whenever the demo ru
 
 `run` holds the script, one function per chapter: `chapters` (import, duplicates, data
 quality, segments, triggers, a broadcast, totals), `ingest` (events over HTTP), `obeyed`
-(unsubscribe, bounce, STOP) and `abtest`. `data` loads the demo shop, `server` runs the
+(unsubscribe, bounce, STOP), `abtest` and `journey` (the browse-follow-up journey, also
+created with the catalogue for `make run`). `data` loads the demo shop, `server` runs the
 application and a worker for the script to talk to, `report` formats what it shows."""

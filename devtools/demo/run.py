@@ -17,6 +17,7 @@ from devtools.demo.chapters import (
     demo_triggers,
 )
 from devtools.demo.ingest import demo_ingest
+from devtools.demo.journey import demo_journey
 from devtools.demo.obeyed import demo_obeyed
 from devtools.demo.server import demo_worker, http_server
 from devtools.demo_catalogue import demo_catalogue_create
@@ -36,8 +37,9 @@ def demo_run(*, stdout: OutputWrapper) -> None:
     stdout.write(f"outbox:   {settings.EMAIL_OUTBOX_DIR} and {settings.SMS_OUTBOX_FILE}\n")
     demo_catalogue_create()
     stdout.write(
-        "catalogue: segments, templates, campaigns and the rules browse-abandonment and "
-        "win-back (devtools/demo_data/rules.yaml), enabled\n"
+        "catalogue: segments, templates, campaigns, the rules browse-abandonment and "
+        "win-back (devtools/demo_data/rules.yaml) and the journey browse-follow-up with its "
+        "entry rule (journeys.yaml, journey_rules.yaml), enabled\n"
     )
     with demo_worker(stdout=stdout), http_server() as base_url:
         _demo_chapters(stdout=stdout, base_url=base_url)
@@ -53,4 +55,5 @@ def _demo_chapters(*, stdout: OutputWrapper, base_url: str) -> None:
     broadcast = demo_broadcast(stdout=stdout)
     demo_obeyed(stdout=stdout, base_url=base_url, broadcast=broadcast)
     demo_ab_test(stdout=stdout)
+    demo_journey(stdout=stdout)
     demo_totals(stdout=stdout)
