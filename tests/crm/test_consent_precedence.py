@@ -165,7 +165,7 @@ def send(contact: Contact, channel: str, capture: Any) -> Delivery:
     moment = timezone.now()
     if channel == "sms":
         zones = quiet_hours_zones(
-            timezone_name=contact.timezone, country=contact.country, phone=contact.phone
+            timezone_name=contact.timezone, country=contact.country, phone=contact.phone or ""
         )
         moment = sms_next_allowed(moment, zones)
     with tasks_run_inline(), capture(execute=True):
