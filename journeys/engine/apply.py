@@ -1,8 +1,9 @@
 """Writing what the runners decided: a bounded number of statements per round whatever the
-number of enrollments (one UPDATE per next step or per way out, one multi-row INSERT for
-the new ledger rows, one UPDATE from a VALUES list for the holds and one for the finished
-ledger rows, per 500). Django's bulk_create and bulk_update spend milliseconds per row
-resolving expressions; these statements are plain SQL with parameters."""
+number of enrollments (one UPDATE per next step or per way out, one INSERT for the new
+ledger rows, one UPDATE for the holds and one for the finished ledger rows: from column
+arrays on PostgreSQL, from VALUES lists of 500 rows elsewhere). Django's bulk_create and
+bulk_update spend milliseconds per row resolving expressions; these statements are plain
+SQL with parameters."""
 
 from __future__ import annotations
 
@@ -26,28 +27,40 @@ def _stamp(value: dt.datetime | None) -> Any:
     return None if value is None else connection.ops.adapt_datetimefield_value(value)
 
 
-def _casts() -> dict[str, str]:
-    """How a text parameter becomes a column's type inside a VALUES list (PostgreSQL
-    cannot infer it there; SQLite stores what it is given)."""
-    if connection.vendor != "postgresql":
-        return {}
-    return {"json": "::jsonb", "time": "::timestamptz", "int": "::bigint"}
+# PostgreSQL: one array parameter per column, whatever the number of rows (the driver
+# parses a statement's placeholders in Python: thousands of them cost more than the SQL).
+_ARRAYS = {"int": "bigint[]", "text": "text[]", "json": "jsonb[]", "time": "timestamptz[]"}
+
+
+def _unnest(
+    columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]]
+) -> tuple[str, list[Any]]:
+    arrays = ", ".join(f"%s::{_ARRAYS[kind]}" for _, kind in columns)
+    return f"unnest({arrays})", [list(values) for values in zip(*rows, strict=True)]
 
 
 def values_update(
     table: str, columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]]
 ) -> None:
-    """UPDATE `table` SET each column from a VALUES list keyed by its first column (id):
-    one statement per BATCH rows. `columns` are (name, kind) with kind "int", "text",
-    "json" or "time"."""
+    """UPDATE `table` SET each column from the rows keyed by their first column (id): on
+    PostgreSQL one statement from column arrays, elsewhere one per BATCH rows from a VALUES
+    list. `columns` are (name, kind) with kind "int", "text", "json" or "time"."""
     if not rows:
         return
-    casts = _casts()
     quote = connection.ops.quote_name
     names = [name for name, _ in columns]
-    one = "(" + ", ".join(f"%s{casts.get(kind, '')}" for _, kind in columns) + ")"
     sets = ", ".join(f"{quote(name)} = v.{quote(name)}" for name in names[1:])
     alias = ", ".join(quote(name) for name in names)
+    if connection.vendor == "postgresql":
+        source, params = _unnest(columns, rows)
+        sql = (
+            f"UPDATE {quote(table)} SET {sets} FROM {source} AS v({alias}) "  # noqa: S608
+            f"WHERE {quote(table)}.id = v.id"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+        return
+    one = "(" + ", ".join(["%s"] * len(columns)) + ")"
     for start in range(0, len(rows), BATCH):
         chunk = rows[start : start + BATCH]
         sql = (
@@ -61,10 +74,14 @@ def values_update(
 def _insert(table: str, columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]]) -> None:
     if not rows:
         return
-    casts = _casts()
     quote = connection.ops.quote_name
-    one = "(" + ", ".join(f"%s{casts.get(kind, '')}" for _, kind in columns) + ")"
     names = ", ".join(quote(name) for name, _ in columns)
+    if connection.vendor == "postgresql":
+        source, params = _unnest(columns, rows)
+        with connection.cursor() as cursor:
+            cursor.execute(f"INSERT INTO {quote(table)} ({names}) SELECT * FROM {source}", params)  # noqa: S608
+        return
+    one = "(" + ", ".join(["%s"] * len(columns)) + ")"
     for start in range(0, len(rows), BATCH):
         chunk = rows[start : start + BATCH]
         sql = f"INSERT INTO {quote(table)} ({names}) VALUES {', '.join([one] * len(chunk))}"  # noqa: S608
