@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, TypedDict
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.db.models.fields.json import KT
 
 from campaigns.abtest.stats import compare
@@ -142,9 +142,10 @@ def _splits(
 
 
 def journey_status(journey: Journey, *, version: JourneyVersion | None = None) -> JourneyStatus:
-    """Counts for one version (the current one by default). entered: enrollments with a
-    ledger row for the step; waiting: active enrollments at it; done: its done ledger rows.
-    Five grouped queries, whatever the number of steps and contacts."""
+    """Counts for one version (the current one by default). entered: enrollments that
+    reached the step (a ledger row for it, or at it now); waiting: active enrollments at it;
+    done: its done ledger rows. Six grouped queries, whatever the number of steps and
+    contacts."""
     version = version or journey.current_version
     flow = Flow(version.steps if version is not None else [])
     enrollments = Enrollment.objects.filter(journey=journey, version=version)
@@ -159,6 +160,18 @@ def journey_status(journey: Journey, *, version: JourneyVersion | None = None) -
         .values_list("step_id", "n")
     )
     runs = StepRun.objects.filter(enrollment__journey=journey, enrollment__version=version)
+    # Contacts at a step whose ledger row is not written yet (a wait records itself when it
+    # ends) or never will be (they converted or left while there) entered it too.
+    unrecorded = dict(
+        enrollments.exclude(step_id="")
+        .filter(
+            ~Exists(StepRun.objects.filter(enrollment=OuterRef("pk"), step_id=OuterRef("step_id")))
+        )
+        .values_list("step_id")
+        .annotate(n=Count("id"))
+        .order_by()
+        .values_list("step_id", "n")
+    )
     ledger: dict[str, dict[str, Any]] = {
         row["step_id"]: dict(row)
         for row in runs.values("step_id")
@@ -177,7 +190,7 @@ def journey_status(journey: Journey, *, version: JourneyVersion | None = None) -
             StepStatus(
                 id=step_id,
                 type=str(step.get("type")),
-                entered=int(row.get("entered", 0)),
+                entered=int(row.get("entered", 0)) + int(unrecorded.get(step_id, 0)),
                 waiting=int(waiting.get(step_id, 0)),
                 done=int(row.get("done", 0)),
                 failed=int(row.get("failed", 0)),

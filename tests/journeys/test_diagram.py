@@ -45,9 +45,9 @@ def test_the_change_page_draws_each_step_with_its_description_and_counts(
     boxes = _boxes(svg)
     assert list(boxes) == ["cool-off", "bought", "email-1", "ab", "sms-1", "done", "end"]
     assert "wait 240 minutes" in boxes["cool-off"]
-    assert "entered 5 · waiting 1 · done 5" in boxes["cool-off"]
+    assert "entered 6 · waiting 1 · done 5" in boxes["cool-off"]
     assert "send browse-abandonment" in boxes["email-1"]
-    assert "entered 3 · waiting 1 · done 2 · failed 1" in boxes["email-1"]
+    assert "entered 4 · waiting 1 · done 2 · failed 1" in boxes["email-1"]
     assert "split at random 50:50, 20% held out" in boxes["ab"]
     assert "completed 1" in boxes["end"]
     texts = _texts(svg)

@@ -35,11 +35,12 @@ def test_status_counts_each_status_and_each_step_from_the_rows() -> None:
     assert {k: steps["cool-off"][k] for k in ("id", "type", "entered", "waiting", "done")} == {
         "id": "cool-off",
         "type": "wait",
-        "entered": 5,
+        # 5 waited and moved on (their ledger rows); 1 waits there now, not yet recorded.
+        "entered": 6,
         "waiting": 1,
         "done": 5,
     }
-    assert (steps["email-1"]["entered"], steps["email-1"]["waiting"]) == (3, 1)
+    assert (steps["email-1"]["entered"], steps["email-1"]["waiting"]) == (4, 1)
     assert (steps["email-1"]["done"], steps["email-1"]["failed"]) == (2, 1)
     assert (steps["ab"]["entered"], steps["sms-1"]["done"], steps["done"]["done"]) == (2, 1, 1)
     assert status["paths"]["bought"] == {"then": 4, "else": 1}
