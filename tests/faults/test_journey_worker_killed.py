@@ -13,6 +13,7 @@ from email import policy
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.db.models import Count, F
 from django.utils import timezone
 
@@ -108,24 +109,28 @@ def _state(journey: Journey, campaign: Campaign, outbox: Path) -> tuple[object, 
     )
 
 
-def _finish(journey: Journey, campaign: Campaign, outbox: Path, timeout: float = 1800) -> None:
+def _finish(journey: Journey, campaign: Campaign, outbox: Path, timeout: float) -> None:
     """Beat until every enrollment has finished. Deliveries the dead worker had claimed stay
-    "sending" (their send steps hold) until dispatch's every-minute sweep finds the claims
-    stale (15 minutes): once nothing else moves for a while, the test runs that sweep as
-    if the time had passed; they go back to the queue or, handed over, become uncertain."""
+    "sending", and send tasks it had taken from the broker are gone with it (Redis gives
+    unacknowledged messages back only after its visibility timeout, an hour): their send
+    steps hold until dispatch's every-minute sweep finds the claims stale or the queued
+    rows forgotten. Whenever nothing moves for a while, the test runs that sweep as if that
+    time had passed; the rows go back to the queue or, handed over, become uncertain."""
     active = Enrollment.objects.filter(journey=journey, status=Enrollment.Status.ACTIVE)
     deadline = time.monotonic() + timeout
+    later = dt.timedelta(
+        minutes=max(settings.SEND_STALE_CLAIM_MINUTES, settings.SEND_REQUEUE_AFTER_MINUTES) + 1
+    )
     still = 0
-    swept = False
     while active.exists():
         assert time.monotonic() < deadline, f"{active.count()} enrollments never finished"
         before = _state(journey, campaign, outbox)
         for _ in range(3):
             _beat_until(False)
         still = still + 1 if _state(journey, campaign, outbox) == before else 0
-        if still >= 3 and not swept:
-            deliveries_enqueue_due(now=timezone.now() + dt.timedelta(minutes=16))
-            swept = True
+        if still >= 3:
+            deliveries_enqueue_due(now=timezone.now() + later)
+            still = 0
     wait_for(
         lambda: (
             not Delivery.objects.filter(
@@ -185,7 +190,7 @@ def _kill_mid_advance_and_recover(tmp_path: Path, count: int) -> None:
 
         # The new worker takes the redelivered batches (their rows no longer hold the lease
         # they name, so nothing runs twice) and the rows the dead one had claimed.
-        _finish(journey, campaign, outbox)
+        _finish(journey, campaign, outbox, timeout=300 + 0.15 * count)
     finally:
         worker.stop()
 
